@@ -1,0 +1,34 @@
+"""Motion models: audio -> Motion. `load_model` is the one place that knows them all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import CheckpointError, TalkingHeadError
+from .base import FPS, SAMPLE_RATE, MotionModel, MotionStream, frame_count
+
+MODEL_NAMES = ("phonetic", "dhlive-lstm", "artalk")
+
+
+def load_model(name: str = "phonetic", path: str | Path | None = None, **options) -> MotionModel:
+    """Build a motion model by name.
+
+    - "phonetic": rules over phone timings (no weights).
+    - "dhlive-lstm": DH_live's Audio2Feature from a user's checkpoint (`path`, e.g. lstm_model_epoch_325.pkl).
+    - "artalk": ARTalk's BitwiseAR from a user's checkpoint (`path`, ARTalk_wav2vec.pt); options: style.
+    """
+    if name == "phonetic":
+        from .phonetic import PhoneticModel
+        return PhoneticModel(**options)
+    if name in ("dhlive-lstm", "artalk") and path is None:
+        raise CheckpointError(f"model {name!r} needs a checkpoint: pass path=... (--checkpoint)")
+    if name == "dhlive-lstm":
+        from .lstm import load_dhlive_lstm
+        return load_dhlive_lstm(path, **options)
+    if name == "artalk":
+        from .artalk import load_artalk
+        return load_artalk(path, **options)
+    raise TalkingHeadError(f"unknown model {name!r}; known models: {', '.join(MODEL_NAMES)}")
+
+
+__all__ = ["load_model", "MODEL_NAMES", "MotionModel", "MotionStream", "frame_count", "FPS", "SAMPLE_RATE"]

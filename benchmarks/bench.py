@@ -1,0 +1,40 @@
+"""`make bench`: run every benchmark module and print its figures (never asserts on speed).
+
+Each `benchmarks/bench_<area>.py` offers `bench_<area>() -> dict`; a module whose optional
+inputs are missing (e.g. ../shared/eval) prints why it skipped.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ORDER = ["pipeline", "render", "io", "rig", "lipsync", "lstm", "artalk", "dinet"]
+
+
+def main(selected: list[str]) -> int:
+    sys.path.insert(0, str(HERE))
+    areas = selected or [a for a in ORDER if (HERE / f"bench_{a}.py").exists()]
+    failures = 0
+    for area in areas:
+        print(f"\n== {area} ==", flush=True)
+        start = time.perf_counter()
+        try:
+            module = importlib.import_module(f"bench_{area}")
+            result = getattr(module, f"bench_{area}")()
+        except Exception:  # a broken benchmark should not hide the others
+            traceback.print_exc()
+            failures += 1
+            continue
+        print(json.dumps(result, indent=1, default=str))
+        print(f"({time.perf_counter() - start:.1f} s)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,179 @@
+"""`talkinghead` command line: speak, motion, render, export, eval, voices.
+
+Every expected failure is a TalkingHeadError; `main` prints it as one line on stderr and exits
+with status 2. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+
+from .errors import TalkingHeadError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Make faces talk: text or audio -> facial motion -> video.")
+
+MODEL_HELP = "motion model: phonetic (built in), dhlive-lstm or artalk (with --checkpoint)"
+
+
+@contextmanager
+def _progress(total: int, what: str) -> Iterator:
+    from tqdm import tqdm
+    bar = tqdm(total=total, desc=what, unit="frame", leave=False, file=sys.stderr,
+               disable=not sys.stderr.isatty())
+    try:
+        yield bar.update
+    finally:
+        bar.close()
+
+
+def _model(name: str, checkpoint: Optional[Path], flame: Optional[Path], style: Optional[Path]):
+    from . import pipeline
+    from .models import load_model
+    if flame is not None:
+        pipeline.use_flame(flame)
+    options = {"style": style} if style is not None else {}
+    return load_model(name, path=checkpoint, **options)
+
+
+@app.command()
+def speak(text: Optional[str] = typer.Argument(None, help="what to say (offline TTS)"),
+          out: Path = typer.Option(Path("out.mp4"), "-o", "--out", help="output mp4"),
+          audio: Optional[Path] = typer.Option(None, "--audio", help="animate this audio file instead of TTS"),
+          voice: str = typer.Option("en-us", help="TTS voice, e.g. en-us, en-gb, de, cmn, en-us+f3"),
+          rate: int = typer.Option(175, help="TTS speaking rate in words per minute"),
+          model: str = typer.Option("phonetic", help=MODEL_HELP),
+          checkpoint: Optional[Path] = typer.Option(None, help="model checkpoint on your disk"),
+          flame: Optional[Path] = typer.Option(None, help="FLAME model file (generic_model.pkl or FLAME_with_eye.pt)"),
+          style: Optional[Path] = typer.Option(None, help="ARTalk style motion file"),
+          save_motion: Optional[Path] = typer.Option(None, "--save-motion", help="also save the motion (.npz)"),
+          size: int = typer.Option(512, help="video width and height in pixels"),
+          backend: str = typer.Option("auto", help="renderer backend: auto, egl or numpy")) -> None:
+    """Text (or --audio) in, talking-head video out."""
+    from . import pipeline
+    if audio is None and not text:
+        raise TalkingHeadError("give TEXT to say or --audio FILE")
+    if audio is not None:
+        speech = pipeline.speech_from_file(audio, text)
+    else:
+        speech = pipeline.speech_from_text(text, voice=voice, rate=rate)
+    motion = pipeline.predict_motion(speech, _model(model, checkpoint, flame, style))
+    if save_motion is not None:
+        motion.save(save_motion)
+    with _progress(len(motion), "render") as tick:
+        pipeline.render_video(motion, out, speech.audio, size=size, backend=backend, progress=tick)
+    typer.echo(f"wrote {out} ({motion.duration:.2f} s, {len(motion)} frames)")
+
+
+@app.command()
+def motion(audio: Path = typer.Argument(..., help="audio file (wav, flac, ogg, mp3, or a video's audio track)"),
+           out: Path = typer.Option(..., "-o", "--out", help="output motion (.npz)"),
+           text: Optional[str] = typer.Option(None, help="the words spoken, if known (better alignment)"),
+           model: str = typer.Option("phonetic", help=MODEL_HELP),
+           checkpoint: Optional[Path] = typer.Option(None, help="model checkpoint on your disk"),
+           flame: Optional[Path] = typer.Option(None, help="FLAME model file"),
+           style: Optional[Path] = typer.Option(None, help="ARTalk style motion file")) -> None:
+    """Audio in, motion file out (values, channels, fps, rig, landmarks, jawOpen)."""
+    from . import pipeline
+    result = pipeline.predict_motion(pipeline.speech_from_file(audio, text),
+                                     _model(model, checkpoint, flame, style))
+    result.save(out)
+    typer.echo(f"wrote {out} ({len(result)} frames, rig {result.rig})")
+
+
+@app.command()
+def render(motion_file: Path = typer.Argument(..., metavar="MOTION", help="motion file (.npz)"),
+           out: Path = typer.Option(..., "-o", "--out", help="output mp4"),
+           audio: Optional[Path] = typer.Option(None, "--audio", help="audio track to mux"),
+           flame: Optional[Path] = typer.Option(None, help="FLAME model file, for flame motions"),
+           size: int = typer.Option(512, help="video width and height in pixels"),
+           backend: str = typer.Option("auto", help="renderer backend: auto, egl or numpy")) -> None:
+    """Motion file (+ audio) in, video out."""
+    from . import pipeline
+    from .motion import Motion
+    if flame is not None:
+        pipeline.use_flame(flame)
+    moving = Motion.load(motion_file)
+    sound = pipeline.speech_from_file(audio).audio if audio is not None else None
+    with _progress(len(moving), "render") as tick:
+        pipeline.render_video(moving, out, sound, size=size, backend=backend, progress=tick)
+    typer.echo(f"wrote {out}")
+
+
+@app.command()
+def export(motion_file: Path = typer.Argument(..., metavar="MOTION", help="motion file (.npz)"),
+           out: Path = typer.Option(..., "-o", "--out", help="output: .csv (ARKit / Live Link Face) or .json")) -> None:
+    """Convert a motion file to ARKit CSV (Live Link Face layout) or JSON."""
+    from .motion import Motion
+    moving = Motion.load(motion_file)
+    suffix = out.suffix.lower()
+    if suffix == ".csv":
+        moving.to_arkit_csv(out)
+    elif suffix == ".json":
+        moving.to_json(out)
+    else:
+        raise TalkingHeadError(f"unknown export format {suffix!r}: use .csv or .json")
+    typer.echo(f"wrote {out}")
+
+
+@app.command(name="eval")
+def evaluate(pred_dir: Path = typer.Argument(..., help="folder of <clip>.npz predictions"),
+             model: Optional[str] = typer.Option(None, help="first predict every clip with this model"),
+             checkpoint: Optional[Path] = typer.Option(None, help="model checkpoint, with --model"),
+             eval_dir: Optional[Path] = typer.Option(None, help="the lip-sync dev set (default: $TALKINGHEAD_EVAL or ../shared/eval)"),
+             json_out: Optional[Path] = typer.Option(None, "--json", help="also write the scores as JSON")) -> None:
+    """Score lip sync against real people (the dev set's lipsync_metrics.py)."""
+    from .evaluation import find_eval_dir, predict_clips
+    root = find_eval_dir(eval_dir)
+    if model is not None:
+        predict_clips(root, pred_dir, _model(model, checkpoint, None, None))
+    elif not pred_dir.is_dir():
+        raise TalkingHeadError(f"prediction folder not found: {pred_dir}")
+    command = [sys.executable, str(root / "lipsync_metrics.py"), str(pred_dir),
+               "--gt-dir", str(root / "clips"), "--markdown"]
+    if json_out is not None:
+        command += ["--json", str(json_out)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    sys.stdout.write(done.stdout)
+    if done.returncode != 0:
+        lines = (done.stderr.strip() or "lipsync_metrics failed").splitlines()
+        raise TalkingHeadError(lines[-1])
+
+
+@app.command()
+def voices(engine: str = typer.Option("espeak", help="TTS engine")) -> None:
+    """List the voices of an offline TTS engine."""
+    from .audio.tts import get_engine
+    for name in get_engine(engine).voices():
+        typer.echo(name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        app(args=argv, standalone_mode=False)
+    except TalkingHeadError as exc:
+        typer.echo(f"talkinghead: error: {exc}", err=True)
+        return 2
+    except KeyboardInterrupt:
+        typer.echo("talkinghead: interrupted", err=True)
+        return 130
+    except Exception as exc:  # click's usage errors, missing options
+        import click
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Exit):
+            return exc.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

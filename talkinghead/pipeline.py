@@ -1,0 +1,155 @@
+"""The pipeline as three plain functions: speech -> motion -> video, and `speak` chaining them.
+
+    speech source          motion model              renderer           sink
+    text -> TTS  ─┐
+    audio file   ─┴─> 16 kHz ─> Motion (25 fps) ──> mesh3d frames ──> mp4 (H.264 + AAC)
+
+Rendering streams: landmarks, frames and encoded packets are produced a chunk of frames at a
+time, so memory stays bounded whatever the length of the audio.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .errors import MotionFileError, TalkingHeadError
+from .models import SAMPLE_RATE, MotionModel, frame_count, load_model
+from .models.phonetic.phones import Phone
+from .motion import Motion
+
+RENDER_CHUNK = 50  # frames rendered and encoded per step (2 s at 25 fps)
+
+
+@dataclass
+class SpeechInput:
+    """Audio to animate, with what is known about its words (text, phone timings)."""
+
+    audio: np.ndarray
+    text: str | None = None
+    phones: list[Phone] | None = None
+
+
+def speech_from_text(text: str, voice: str = "en-us", rate: int = 175,
+                     engine: str = "espeak") -> SpeechInput:
+    """Offline TTS; keeps the synthesiser's own phone timings when it has them."""
+    from .audio.tts import synthesize
+    speech = synthesize(text, voice=voice, rate=rate, engine=engine)
+    return SpeechInput(speech.audio, text, speech.phones or None)
+
+
+def speech_from_file(path: str | Path, text: str | None = None) -> SpeechInput:
+    from .audio.io import load_audio
+    return SpeechInput(load_audio(path, SAMPLE_RATE), text)
+
+
+def predict_motion(speech: SpeechInput, model: MotionModel | str = "phonetic") -> Motion:
+    """Run a motion model; text and phones go to models that accept them. Adds rig landmarks."""
+    if isinstance(model, str):
+        model = load_model(model)
+    accepted = inspect.signature(model.predict).parameters
+    extra = {k: v for k, v in (("text", speech.text), ("phones", speech.phones))
+             if k in accepted and v is not None}
+    motion = model.predict(speech.audio, SAMPLE_RATE, **extra)
+    return with_landmarks(motion)
+
+
+def with_landmarks(motion: Motion) -> Motion:
+    """Attach the rig's landmarks (T x 468 x 3) and `jawOpen`, for scoring and 2D warping."""
+    if motion.rig != "arkit52":
+        return motion
+    from .rigs import load_rig
+    rig = load_rig("arkit52")
+    motion.extras["landmarks"] = np.concatenate(
+        [rig.landmarks(motion.values[i:i + 500]) for i in range(0, len(motion), 500)]
+    ).astype(np.float32)
+    motion.extras["jawOpen"] = motion.channel("jawOpen").copy()
+    return motion
+
+
+def mesh_frames(motion: Motion, size: int = 512, backend: str = "auto") -> Iterator[np.ndarray]:
+    """Rendered RGB frames of the motion's rig, one per motion frame, made a chunk at a time."""
+    vertices_of, renderer = _mesh_setup(motion, size, backend)
+    for start in range(0, len(motion), RENDER_CHUNK):
+        for vertices in vertices_of(motion.values[start:start + RENDER_CHUNK]):
+            yield renderer.render(vertices)
+
+
+def _mesh_setup(motion: Motion, size: int, backend: str):
+    from .render.camera import Camera
+    from .render.mesh3d import MeshRenderer
+    if motion.rig == "arkit52":
+        from .rigs import load_rig
+        rig = load_rig("arkit52")
+        camera = Camera.fit(rig.neutral, size, margin=0.25)
+        renderer = MeshRenderer(rig.triangles, size=size, camera=camera, backend=backend,
+                                colors=rig.vertex_colors())
+        return rig.landmarks, renderer
+    if motion.rig == "flame":
+        rig = _flame_rig(motion)
+        renderer = MeshRenderer(rig.triangles, size=size, camera=Camera.artalk(size), backend=backend)
+        return rig.vertices, renderer
+    raise MotionFileError(f"no mesh renderer for rig {motion.rig!r} (use arkit52 or flame)")
+
+
+_FLAME_RIGS: dict[str, object] = {}
+
+
+def use_flame(path: str | Path) -> None:
+    """Register the user's FLAME model file so flame motions can be rendered."""
+    from .rigs.flame import FlameRig
+    _FLAME_RIGS["flame"] = FlameRig.load(path)
+
+
+def _flame_rig(motion: Motion):
+    if "flame" not in _FLAME_RIGS:
+        raise MotionFileError("rendering a flame motion needs the FLAME model: pass --flame PATH")
+    return _FLAME_RIGS["flame"]
+
+
+def render_video(motion: Motion, out: str | Path, audio: np.ndarray | None = None,
+                 size: int = 512, backend: str = "auto",
+                 progress: Callable[[int], None] | None = None) -> Path:
+    """Encode the rendered motion (and the audio, if given) to an mp4, streaming frames."""
+    from .sinks.mp4 import Mp4Writer
+    out = Path(out)
+    if audio is not None:
+        expected = frame_count(len(audio))
+        if abs(expected - len(motion)) > 1:
+            raise MotionFileError(f"motion has {len(motion)} frames but the audio needs {expected}"
+                                  f" ({len(audio) / SAMPLE_RATE:.2f} s at {motion.fps:g} fps)")
+    samples_per_frame = SAMPLE_RATE / motion.fps
+    with Mp4Writer(out, fps=motion.fps, size=(size, size), sample_rate=SAMPLE_RATE) as writer:
+        for i, frame in enumerate(mesh_frames(motion, size, backend)):
+            writer.write_frame(frame)
+            if audio is not None:
+                writer.write_audio(audio[int(i * samples_per_frame):int((i + 1) * samples_per_frame)])
+            if progress:
+                progress(1)
+    return out
+
+
+def speak(text: str | None = None, *, audio: str | Path | np.ndarray | None = None,
+          out: str | Path = "out.mp4", voice: str = "en-us", rate: int = 175,
+          model: MotionModel | str = "phonetic", save_motion: str | Path | None = None,
+          size: int = 512, backend: str = "auto",
+          progress: Callable[[int], None] | None = None) -> Motion:
+    """Text or audio in, talking-head mp4 out. Returns the motion that was rendered."""
+    if audio is None and not text:
+        raise TalkingHeadError("nothing to say: give text or an audio file")
+    if audio is None:
+        speech = speech_from_text(text, voice=voice, rate=rate)
+    elif isinstance(audio, np.ndarray):
+        from .audio.io import check_audio
+        speech = SpeechInput(check_audio(audio, SAMPLE_RATE), text)
+    else:
+        speech = speech_from_file(audio, text)
+    motion = predict_motion(speech, model)
+    if save_motion is not None:
+        motion.save(save_motion)
+    render_video(motion, out, speech.audio, size=size, backend=backend, progress=progress)
+    return motion
