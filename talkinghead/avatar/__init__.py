@@ -1,0 +1,10 @@
+"""Avatars for the 2D renderer: preparation from landmarks and DH_live's file format.
+
+`prepare` holds the per-stage maths (smoothing, rectangles, pose fit, mean face, lip normalisation,
+wrap mesh), `reference` the DINet_mini style reference, `build` chains them, `formats` reads and
+writes DH_live's `combined_data.json.gz`, `topology` keeps the MediaPipe index tables.
+"""
+
+from talkinghead.avatar.formats import AvatarFrame, MiniAvatarData, read_combined_data, write_combined_data
+
+__all__ = ["AvatarFrame", "MiniAvatarData", "read_combined_data", "write_combined_data"]
