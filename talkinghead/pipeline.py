@@ -83,12 +83,13 @@ def _mesh_setup(motion: Motion, size: int, backend: str):
     from .render.camera import Camera
     from .render.mesh3d import MeshRenderer
     if motion.rig == "arkit52":
+        from .render.face import FaceView
         from .rigs import load_rig
-        rig = load_rig("arkit52")
-        camera = Camera.fit(rig.neutral, size, margin=0.25)
-        renderer = MeshRenderer(rig.triangles, size=size, camera=camera, backend=backend,
-                                colors=rig.vertex_colors())
-        return rig.landmarks, renderer
+        view = FaceView(load_rig("arkit52"))
+        camera = Camera.fit(view.rig.neutral, size, margin=0.12)
+        renderer = MeshRenderer(view.triangles, size=size, camera=camera, backend=backend,
+                                colors=view.colors, n_vertices=view.n_vertices)
+        return (lambda values: view.vertices(view.rig.landmarks(values))), renderer
     if motion.rig == "flame":
         rig = _flame_rig(motion)
         renderer = MeshRenderer(rig.triangles, size=size, camera=Camera.artalk(size), backend=backend)
