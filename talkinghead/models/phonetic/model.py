@@ -1,0 +1,280 @@
+"""`PhoneticModel`: audio (and optionally text or phones) -> ARKit motion, with no training.
+
+Phones come from the caller (a TTS engine knows them exactly), from forced alignment when the
+text is known, or from phone recognition otherwise (any language, see align.py). They become
+viseme targets blended by dominance functions (coarticulation.py), sampled at 25 fps a little
+ahead of the sound (`lead`: lips move before the sound they make), plus blinks and head motion
+(idle.py).
+
+With audio at hand, the jaw also follows a spectral cue (`formant_opening`: the first formant
+rises as the jaw opens), gated by loudness so that silence stays closed, and the mouth curves
+are smoothed by a small Gaussian.
+
+Streaming (`stream()`): audio is cut at pauses, or every `max_segment` seconds (2 s by default)
+when nobody pauses, and each piece is recognised as soon as it is complete. A frame is final
+once every phone that can reach it is known: `SUPPORT` (0.3 s) plus the smoothing pad (0.2 s)
+minus `lead` before the end of the last decoded piece. Latency is therefore at most
+max_segment + 0.46 s of audio with the defaults (about 2.5 s), plus decoding time, and less
+whenever the speaker pauses. Documented difference to `predict`: a forced cut (no pause within
+max_segment) decodes the two sides separately (with 0.5 s of left context), so phones near it
+may differ. With cuts only at pauses, or with `stream(max_segment=MAX_SEGMENT)`, stream and
+batch agree exactly. The stream always recognises (text alignment needs the whole clip).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import AlignmentError, AudioError
+from ...motion import ARKIT52_CHANNELS, Motion
+from ..base import FPS, SAMPLE_RATE, frame_count
+from . import align as aligner
+from .coarticulation import SUPPORT, Target, blend, closure_share, frame_times, targets
+from .idle import HeadMotion, blink_curve, loudness
+from .phones import Phone
+
+LEAD = 0.04           # seconds the mouth runs ahead of the audio
+STREAM_SEGMENT = 2.0   # longest piece the stream waits for before decoding
+MAX_HOLD = 0.45        # seconds: a "phone" held longer is a steady noise, not speech; rest after it
+SMOOTH = 1.5           # frames: Gaussian smoothing of the mouth curves (muscles are not instant)
+FORMANT_GAIN = 0.8     # jawOpen added at the highest spectral opening cue (see `formant_opening`)
+_PAD = int(np.ceil(3 * SMOOTH))
+_KERNEL = np.exp(-0.5 * (np.arange(-_PAD, _PAD + 1) / SMOOTH) ** 2)
+_KERNEL /= _KERNEL.sum()
+
+
+class PhoneticModel:
+    """Rule-based motion model on the arkit52 rig (see the module docstring)."""
+
+    rig = "arkit52"
+    channels = ARKIT52_CHANNELS
+
+    def __init__(self, lead: float = LEAD, seed: int = 0, idle: bool = True) -> None:
+        self.lead = float(lead)
+        self.seed = int(seed)
+        self.idle = bool(idle)
+        self._mouth = tuple(c for c in ARKIT52_CHANNELS if c.startswith(("jaw", "mouth", "tongue", "cheek")))
+        self._mouth_cols = [ARKIT52_CHANNELS.index(c) for c in self._mouth]
+
+    # -- batch -----------------------------------------------------------------------------
+
+    def predict(self, audio: np.ndarray, sample_rate: int = SAMPLE_RATE, text: str | None = None,
+                phones: list[Phone] | None = None) -> Motion:
+        """Motion covering exactly frame_count(len(audio at 16 kHz)) frames.
+
+        Phones given -> used as they are; text given -> forced alignment; neither -> recognition.
+        """
+        audio = prepare_audio(audio, sample_rate)
+        if phones is None:
+            phones = aligner.align(audio, text) if text else aligner.recognize(audio)
+        return self.from_phones(phones, frame_count(len(audio)), audio)
+
+    def from_phones(self, phones: list[Phone], n_frames: int, audio: np.ndarray | None = None) -> Motion:
+        """Motion of `n_frames` frames from timed phones.
+
+        `audio` (16 kHz, optional) refines vowel opening by its spectrum and drives the nods.
+        """
+        phones = check_phones(phones)
+        if not isinstance(n_frames, (int, np.integer)) or n_frames < 0:
+            raise AlignmentError(f"n_frames must be a non-negative integer, got {n_frames!r}")
+        if audio is not None:
+            audio = prepare_audio(audio, SAMPLE_RATE)
+        values = self._frames(targets(cap_held(phones)), 0, int(n_frames), HeadMotion(self.seed),
+                              audio, phones)
+        return Motion(values, self.channels, self.rig, FPS)
+
+    def _frames(self, tgs: list[Target], start: int, n: int, head: HeadMotion,
+                audio: np.ndarray | None, phones: list[Phone] | None = None,
+                audio_offset: int = 0) -> np.ndarray:
+        """Frames start..start+n-1: mouth from targets (+ audio), eyes and head from idle."""
+        values = np.zeros((n, len(self.channels)), np.float32)
+        if n == 0:
+            return values
+        first = start - round(audio_offset * FPS / SAMPLE_RATE)   # frame index within `audio`
+        values[:, self._mouth_cols] = self._mouth_curves(tgs, start, n, audio, first)
+        if self.idle:
+            blink = blink_curve(n, self.seed, FPS, start)
+            values[:, self.channels.index("eyeBlinkLeft")] = blink
+            values[:, self.channels.index("eyeBlinkRight")] = blink
+            loud = loudness(audio, n, first) if audio is not None else speech_activity(phones or [], n, start)
+            rot = head(loud)
+            for j, name in enumerate(("headPitch", "headYaw", "headRoll")):
+                values[:, self.channels.index(name)] = rot[:, j]
+        return values
+
+    def _mouth_curves(self, tgs: list[Target], start: int, n: int, audio: np.ndarray | None,
+                      first: int) -> np.ndarray:
+        """Blend targets on frames widened by the smoothing pad, add the formant term, smooth."""
+        raw = blend(tgs, frame_times(n + 2 * _PAD, FPS, self.lead, start - _PAD), self._mouth)
+        if audio is not None and FORMANT_GAIN:
+            # Gated by loudness, not by phones: it also opens the mouth where the recogniser
+            # missed a vowel, and keeps it shut in real silence.
+            wide = n + 2 * _PAD
+            voiced = np.clip((loudness(audio, wide, first - _PAD) - 0.2) / 0.2, 0.0, 1.0)
+            cue = (formant_opening(audio, wide, first - _PAD, self.lead) + 2.0) / 4.0   # 0..1
+            raw[:, self._mouth.index("jawOpen")] += FORMANT_GAIN * voiced * cue
+        smooth = np.stack([np.convolve(raw[:, c], _KERNEL, mode="valid") for c in range(raw.shape[1])], 1)
+        # Smoothing must not fill in a p/b/m: where closures dominate, keep the sharp curve.
+        keep = np.clip(1.5 * closure_share(tgs, frame_times(n, FPS, self.lead, start)), 0.0, 1.0)
+        mixed = keep[:, None] * raw[_PAD:_PAD + n] + (1.0 - keep[:, None]) * smooth
+        return np.clip(mixed, 0.0, 1.0)
+
+    # -- streaming -------------------------------------------------------------------------
+
+    def stream(self, max_segment: float = STREAM_SEGMENT) -> "PhoneticStream":
+        """A fresh streaming state (recognition only; text alignment needs the whole clip)."""
+        return PhoneticStream(self, max_segment)
+
+
+class PhoneticStream:
+    """Feed 16 kHz audio chunks, get final (n, C) frames; see the module docstring for latency."""
+
+    def __init__(self, model: PhoneticModel, max_segment: float) -> None:
+        if not 0.5 <= max_segment <= aligner.MAX_SEGMENT:
+            raise AudioError(f"max_segment must be within 0.5..{aligner.MAX_SEGMENT} s, got {max_segment}")
+        self.model = model
+        self.segmenter = aligner.Segmenter(max_segment=max_segment)
+        self.head = HeadMotion(model.seed)
+        self.buffer = np.zeros(0, np.float32)   # audio from sample `offset` on
+        self.offset = 0
+        self.total = 0            # samples received
+        self.decoded = 0          # samples whose phones are known
+        self.forced = False       # does the next piece start at a forced cut?
+        self.targets: list[Target] = []
+        self.emitted = 0          # frames returned so far
+        self.closed = False
+
+    def feed(self, audio: np.ndarray) -> np.ndarray:
+        if self.closed:
+            raise AudioError("stream already flushed; start a new one with model.stream()")
+        chunk = prepare_audio(audio, SAMPLE_RATE)
+        self.buffer = np.concatenate([self.buffer, chunk])
+        self.total += len(chunk)
+        for cut, forced in self.segmenter.feed(chunk):
+            if cut > self.decoded:
+                self._decode(cut)
+                self.forced = forced
+        final = (self.decoded / SAMPLE_RATE - SUPPORT - self.model.lead) * FPS - _PAD
+        return self._emit(min(int(np.ceil(final)), frame_count(self.total)))
+
+    def flush(self) -> np.ndarray:
+        if self.closed:
+            raise AudioError("stream already flushed; start a new one with model.stream()")
+        if self.total > self.decoded:
+            self._decode(self.total)
+        self.closed = True
+        return self._emit(frame_count(self.total))
+
+    def _decode(self, end: int) -> None:
+        context = round(aligner.CONTEXT * SAMPLE_RATE) if self.forced else 0
+        phones = aligner.recognize_words(self.buffer, self.decoded - self.offset,
+                                         end - self.offset, context)
+        shift = self.offset / SAMPLE_RATE
+        phones = [Phone(p.symbol, p.start + shift, p.end + shift, p.alphabet) for p in phones]
+        self.targets += targets(cap_held(phones))
+        self.decoded = end
+
+    def _emit(self, upto: int) -> np.ndarray:
+        n = max(0, upto - self.emitted)
+        values = self.model._frames(self.targets, self.emitted, n, self.head, self.buffer,
+                                    audio_offset=self.offset)
+        self.emitted += n
+        self._trim()
+        return values
+
+    def _trim(self) -> None:
+        """Forget audio and targets that no future frame can use."""
+        t_next = (self.emitted - _PAD) / FPS + self.model.lead
+        self.targets = [t for t in self.targets if t.centre + t.hold + SUPPORT >= t_next]
+        keep_from = min(self.decoded - round(aligner.CONTEXT * SAMPLE_RATE),
+                        round(((self.emitted - _PAD) / FPS - 0.1) * SAMPLE_RATE))
+        drop = max(0, keep_from - self.offset)
+        drop -= drop % SAMPLE_RATE   # whole seconds, so frame centres stay on the sample grid
+        if drop > 0:
+            self.buffer = self.buffer[drop:]
+            self.offset += drop
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def prepare_audio(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Float32 mono 16 kHz audio, or a one-line AudioError saying what is wrong."""
+    audio = np.asarray(audio)
+    if audio.dtype.kind in "iu":
+        audio = audio.astype(np.float32) / float(np.iinfo(audio.dtype).max)
+    elif audio.dtype.kind != "f":
+        raise AudioError(f"audio must be a float or integer array, got dtype {audio.dtype}")
+    if audio.ndim == 2 and min(audio.shape) <= 8:
+        audio = audio.mean(axis=int(np.argmin(audio.shape)))
+    if audio.ndim != 1:
+        raise AudioError(f"audio must be mono (1-D) or (samples, channels), got shape {audio.shape}")
+    if not np.all(np.isfinite(audio)):
+        raise AudioError("audio contains NaN or infinity")
+    if not isinstance(sample_rate, (int, np.integer)) or not 1000 <= sample_rate <= 384000:
+        raise AudioError(f"sample_rate must be an integer in 1000..384000 Hz, got {sample_rate!r}")
+    audio = audio.astype(np.float32)
+    if sample_rate != SAMPLE_RATE and len(audio):
+        import soxr
+        audio = soxr.resample(audio, sample_rate, SAMPLE_RATE).astype(np.float32)
+    return audio
+
+
+def check_phones(phones: list[Phone]) -> list[Phone]:
+    """Validated phones sorted by start time."""
+    if not isinstance(phones, (list, tuple)) or not all(isinstance(p, Phone) for p in phones):
+        raise AlignmentError("phones must be a list of Phone(symbol, start, end, alphabet)")
+    for p in phones:
+        if not (np.isfinite(p.start) and np.isfinite(p.end) and 0 <= p.start <= p.end):
+            raise AlignmentError(f"phone {p.symbol!r} has bad times {p.start}..{p.end}")
+        if p.alphabet not in ("arpabet", "espeak"):
+            raise AlignmentError(f"phone {p.symbol!r} has unknown alphabet {p.alphabet!r}")
+    return sorted(phones, key=lambda p: p.start)
+
+
+def speech_activity(phones: list[Phone], n_frames: int, start: int = 0) -> np.ndarray:
+    """1 where a non-silent phone covers a frame, else 0 (nods when no audio is at hand)."""
+    from .visemes import viseme_of
+    t = (start + np.arange(n_frames)) / FPS
+    out = np.zeros(n_frames)
+    for p in phones:
+        if viseme_of(p.symbol, p.alphabet) not in (None, "sil"):
+            out[(t >= p.start) & (t < p.end)] = 1.0
+    return out
+
+
+def cap_held(phones: list[Phone], max_hold: float = MAX_HOLD) -> list[Phone]:
+    """Cut non-silent phones longer than `max_hold`: the rest of them becomes silence.
+
+    Nobody holds a speech sound for half a second; a recogniser that reports one has matched a
+    steady noise (hum, music, breath), during which real mouths rest.
+    """
+    from .visemes import viseme_of
+    out = []
+    for p in phones:
+        if p.duration > max_hold and viseme_of(p.symbol, p.alphabet) not in (None, "sil"):
+            out += [Phone(p.symbol, p.start, p.start + max_hold, p.alphabet),
+                    Phone("SIL", p.start + max_hold, p.end)]
+        else:
+            out.append(p)
+    return out
+
+
+def formant_opening(audio: np.ndarray, n_frames: int, start: int = 0, lead: float = 0.0) -> np.ndarray:
+    """Per-frame opening cue from the spectrum: the centroid of 200-1200 Hz, in standard units.
+
+    That band holds the first formant, and F1 rises with jaw opening (about 300 Hz for "ee",
+    700+ Hz for "ah"), so the centroid says how open a vowel really is, stressed or reduced,
+    where the phone label only gives its category. (c - 480 Hz) / 150 Hz, clipped to +-2; the
+    two constants are typical values of speech, checked on the dev set.
+    """
+    win, nfft = 400, 512
+    freqs = np.fft.rfftfreq(nfft, 1 / SAMPLE_RATE)
+    band = (freqs >= 200) & (freqs < 1200)
+    centres = np.round(((start + np.arange(n_frames)) / FPS + lead) * SAMPLE_RATE).astype(int)
+    idx = centres[:, None] + np.arange(-win // 2, win // 2)[None]
+    valid = (idx >= 0) & (idx < len(audio))
+    frames = np.where(valid, audio[np.clip(idx, 0, max(len(audio) - 1, 0))] if len(audio) else 0.0, 0.0)
+    power = np.abs(np.fft.rfft(frames * np.hanning(win), n=nfft, axis=1))[:, band] ** 2 + 1e-10
+    centroid = (power * freqs[band]).sum(axis=1) / power.sum(axis=1)
+    return np.clip((centroid - 480.0) / 150.0, -2.0, 2.0)

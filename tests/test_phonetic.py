@@ -1,0 +1,253 @@
+"""The phonetic motion model: visemes, coarticulation, idle motion, batch vs stream, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from talkinghead.errors import AlignmentError, AudioError, TalkingHeadError
+from talkinghead.models.base import MotionModel, MotionStream, frame_count
+from talkinghead.models.phonetic import Phone, PhoneticModel, pose_of, viseme_of
+from talkinghead.models.phonetic.idle import HeadMotion, blink_curve, blink_times
+from talkinghead.models.phonetic.visemes import ARPABET, VISEME_POSES
+from talkinghead.motion import ARKIT52_CHANNELS, ARKIT_BLENDSHAPES
+
+ARPABET_PHONES = ("AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N NG OW OY P R S SH "
+                  "T TH UH UW V W Y Z ZH SIL").split()
+ESPEAK_EN = ["p", "b", "m", "f", "v", "T", "D", "t", "d", "n", "l", "r", "k", "g", "N", "h", "s",
+             "z", "S", "Z", "tS", "dZ", "j", "w", "@", "3:", "a", "A:", "aa", "aI", "aU", "e", "E",
+             "eI", "e@", "i", "i:", "I", "0", "O:", "OI", "oU", "u:", "U", "V", "@L", "I2", "@2",
+             "i@3", "U@", "'a", ",oU", "n-", "?"]
+ESPEAK_CMN = ["ts.h", "ts.", "s.", "tS;", "tS;h", "ph", "th", "kh", "x", "X", "i.", "i[", "y",
+              "o-", "Au", "ai", "ei", "ou", "iou", "iE", "u@", "ong", "a", "o", "@", "N"]
+MOUTH = [c for c in ARKIT52_CHANNELS if c.startswith(("jaw", "mouth", "tongue", "cheek"))]
+
+
+def _phones(spec: str, dur: float = 0.12) -> list[Phone]:
+    """'SIL:0.3 AA P AA SIL:0.3' -> back-to-back phones (default duration `dur`)."""
+    out, t = [], 0.0
+    for item in spec.split():
+        name, _, d = item.partition(":")
+        d = float(d) if d else dur
+        out.append(Phone(name, t, t + d))
+        t += d
+    return out
+
+
+def _at(motion, channel: str, t: float) -> float:
+    return float(motion.channel(channel)[int(round(t * 25))])
+
+
+# -- visemes --------------------------------------------------------------------------------
+
+
+def test_every_arpabet_phone_maps_to_a_valid_pose():
+    assert set(ARPABET_PHONES) <= set(ARPABET)
+    for ph in ARPABET_PHONES + ["AA1", "IY0", "ER2"]:
+        pose = pose_of(ph)
+        assert pose is not None and set(pose) <= set(ARKIT_BLENDSHAPES), ph
+        assert all(0.0 <= w <= 1.0 for w in pose.values()), ph
+    for name, pose in VISEME_POSES.items():
+        assert set(pose) <= set(ARKIT_BLENDSHAPES), name
+
+
+@pytest.mark.parametrize("symbol", ESPEAK_EN + ESPEAK_CMN)
+def test_espeak_symbols_map(symbol):
+    assert viseme_of(symbol, "espeak") in VISEME_POSES
+
+
+def test_espeak_classes_are_phonetically_right():
+    assert {viseme_of(s, "espeak") for s in ("p", "b", "m")} == {"PP"}
+    assert viseme_of("oU", "espeak") == "O" and viseme_of("u:", "espeak") == "U"
+    assert viseme_of("aI", "espeak") == "aa" and viseme_of("A:", "espeak") == "aa"
+    assert viseme_of("f", "espeak") == "FF" and viseme_of("s", "espeak") == "SS"
+    for pause in ("_", "_:", "_!", "_|"):
+        assert viseme_of(pause, "espeak") == "sil"
+    for tone in ("55", "214", "51", "35", "11"):
+        assert viseme_of(tone, "espeak") is None       # Mandarin tones carry no mouth shape
+    assert viseme_of("3:", "espeak") == "RR" and viseme_of("0", "espeak") == "aa"  # vowels, not tones
+
+
+def test_unknown_alphabet_is_an_error():
+    with pytest.raises(ValueError):
+        viseme_of("a", "ipa")
+
+
+# -- from_phones ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def model() -> PhoneticModel:
+    return PhoneticModel()
+
+
+def test_bilabials_close_between_open_vowels(model):
+    phones = _phones("SIL:0.3 AA:0.2 P:0.08 AA:0.2 B:0.08 AA:0.2 M:0.08 AA:0.2 SIL:0.3")
+    motion = model.from_phones(phones, 60)
+    for p in phones:
+        if p.symbol in "PBM":
+            centre = (p.start + p.end) / 2
+            vowel = _at(motion, "jawOpen", p.start - 0.1)
+            closed = min(_at(motion, "jawOpen", centre + dt) for dt in (-0.04, 0.0, 0.04))
+            assert closed < 0.45 * vowel, (p.symbol, closed, vowel)
+            assert _at(motion, "mouthPressLeft", centre) > 0.1
+
+
+def test_rounded_on_uw_and_open_on_aa(model):
+    motion = model.from_phones(_phones("SIL:0.3 UW:0.25 SIL:0.5 AA:0.25 SIL:0.3"), 40)
+    assert _at(motion, "mouthPucker", 0.425) > 0.3
+    assert _at(motion, "mouthPucker", 1.175) < 0.05
+    assert _at(motion, "jawOpen", 1.175) > 0.4
+    assert _at(motion, "jawOpen", 1.175) > 2 * _at(motion, "jawOpen", 0.425)
+
+
+def test_silence_closes_the_mouth(model):
+    motion = model.from_phones(_phones("SIL:2.0"), 50)
+    mouth = np.stack([motion.channel(c) for c in MOUTH])
+    assert np.all(mouth == 0.0)
+    quiet = model.predict(np.zeros(16000 * 2, np.float32))
+    assert len(quiet) == 50 and np.abs(quiet.channel("jawOpen")).max() < 1e-6
+
+
+def test_mouth_rests_after_speech_and_long_held_sounds_are_capped(model):
+    motion = model.from_phones(_phones("SIL:0.3 AA:0.2 SIL:1.5 IY:2.0"), 100)
+    assert _at(motion, "jawOpen", 1.5) == 0.0          # well inside the pause
+    assert _at(motion, "jawOpen", 3.5) < 0.02           # a 2 s "vowel" is a steady noise
+
+
+def test_espeak_phones_from_tts(model):
+    phones = [Phone(s, i * 0.2, (i + 1) * 0.2, "espeak") for i, s in enumerate("_ a m a _".split())]
+    jaw = model.from_phones(phones, 25).channel("jawOpen")
+    assert jaw[12] < 0.4 * jaw[5:10].max() and jaw[5:10].max() > 0.3   # m at 0.5 s, a around 0.3 s
+
+
+def test_predict_uses_given_phones_and_covers_every_frame(model):
+    phones = _phones("SIL:0.2 AA:0.3 SIL:0.2")
+    for n in (1, 639, 640, 641, 19_680):
+        audio = np.zeros(n, np.float32)
+        motion = model.predict(audio, phones=phones)
+        assert len(motion) == frame_count(n) and motion.channels == ARKIT52_CHANNELS
+        assert motion.rig == "arkit52" and motion.fps == 25.0
+    resampled = model.predict(np.zeros(22050, np.float32), sample_rate=22050, phones=phones)
+    assert len(resampled) == frame_count(16000)
+
+
+def test_protocol():
+    m = PhoneticModel()
+    assert isinstance(m, MotionModel) and isinstance(m.stream(), MotionStream)
+
+
+# -- idle -----------------------------------------------------------------------------------
+
+
+def test_blinks_present_natural_and_seeded():
+    curve = blink_curve(500, seed=3)                  # 20 s
+    starts = np.flatnonzero((curve[1:] > 0.5) & (curve[:-1] <= 0.5))
+    assert 3 <= len(starts) <= 10 and curve.max() > 0.9
+    assert np.all(np.diff(starts) >= 25)              # never two within a second
+    assert np.array_equal(curve, blink_curve(500, seed=3))
+    assert not np.array_equal(curve, blink_curve(500, seed=4))
+    assert all(0.15 <= length <= 0.25 for _, length in blink_times(3, 60.0))
+    assert np.array_equal(blink_curve(100, 3, start=200), curve[200:300])   # stream-safe
+
+
+def test_head_motion_small_smooth_and_seeded():
+    loud = np.r_[np.zeros(50), np.ones(100), np.zeros(100)]
+    head = HeadMotion(seed=1)(loud)
+    assert head.shape == (250, 3) and np.abs(head).max() < 0.15
+    assert np.abs(np.diff(head, axis=0)).max() < 0.02
+    assert np.array_equal(head, HeadMotion(seed=1)(loud))
+    split = HeadMotion(seed=1)
+    assert np.allclose(np.concatenate([split(loud[:77]), split(loud[77:])]), head)
+    assert not np.allclose(head, HeadMotion(seed=2)(loud))
+
+
+def test_motion_has_blinks_and_head(model):
+    motion = model.from_phones(_phones("SIL:10"), 250)
+    assert motion.channel("eyeBlinkLeft").max() > 0.9
+    assert np.array_equal(motion.channel("eyeBlinkLeft"), motion.channel("eyeBlinkRight"))
+    assert np.abs(motion.channel("headYaw")).max() > 1e-3
+    still = PhoneticModel(idle=False).from_phones(_phones("SIL:10"), 250)
+    assert np.all(still.values == 0.0)
+
+
+# -- streaming ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def speech():
+    """English TTS speech with pauses (sentences), or a skip when the TTS module is missing."""
+    tts = pytest.importorskip("talkinghead.audio.tts")
+    try:
+        return tts.synthesize("Please bring the map. We will meet by the boat at noon. "
+                              "Move up, Bob.", voice="en-us")
+    except TalkingHeadError as exc:
+        pytest.skip(f"TTS unavailable: {exc}")
+
+
+def _run_stream(stream, audio, seed=0):
+    rng = np.random.default_rng(seed)
+    out, fed, lag = [], 0, 0
+    while fed < len(audio):
+        n = int(rng.integers(100, 9000))
+        out.append(stream.feed(audio[fed:fed + n]))
+        fed = min(fed + n, len(audio))
+        got = sum(len(o) for o in out)
+        lag = max(lag, frame_count(fed) - got)
+    out.append(stream.flush())
+    return np.concatenate(out), lag
+
+
+@pytest.mark.slow
+def test_stream_matches_batch(model, speech):
+    batch = model.predict(speech.audio)
+    same, _ = _run_stream(model.stream(max_segment=20.0), speech.audio)
+    assert same.shape == batch.values.shape
+    np.testing.assert_allclose(same, batch.values, atol=1e-5)
+    short, lag = _run_stream(model.stream(), speech.audio, seed=1)
+    assert short.shape == batch.values.shape
+    assert lag <= int(np.ceil((2.0 + 0.55) * 25)) + 9        # bounded latency (+ one chunk)
+    jaw = ARKIT52_CHANNELS.index("jawOpen")
+    assert np.corrcoef(short[:, jaw], batch.values[:, jaw])[0, 1] > 0.8
+    assert np.array_equal(short[:, :14], batch.values[:, :14])   # blinks do not depend on phones
+
+
+def test_stream_bad_use(model):
+    s = model.stream()
+    s.feed(np.zeros(1000, np.float32))
+    assert len(s.flush()) == frame_count(1000)
+    with pytest.raises(AudioError):
+        s.feed(np.zeros(10, np.float32))
+    with pytest.raises(AudioError):
+        model.stream(max_segment=0.1)
+    with pytest.raises(AudioError):
+        model.stream().feed(np.full(100, np.nan, np.float32))
+
+
+# -- bad input ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("audio, rate", [
+    (np.zeros((3, 1000, 2), np.float32), 16000),
+    (np.array([0.0, np.nan, 0.0], np.float32), 16000),
+    (np.array(["a", "b"]), 16000),
+    (np.zeros(100, np.float32), 0),
+    (np.zeros(100, np.float32), 16000.5),
+])
+def test_bad_audio(model, audio, rate):
+    with pytest.raises(AudioError):
+        model.predict(audio, sample_rate=rate, phones=[])
+
+
+@pytest.mark.parametrize("phones", [
+    "AA", [("AA", 0, 1)], [Phone("AA", 0.5, 0.2)], [Phone("AA", 0, float("nan"))],
+    [Phone("a", 0, 1, "ipa")],
+])
+def test_bad_phones(model, phones):
+    with pytest.raises(AlignmentError):
+        model.from_phones(phones, 10)
+
+
+def test_bad_frame_count(model):
+    with pytest.raises(AlignmentError):
+        model.from_phones([], -1)
