@@ -251,3 +251,10 @@ def test_bad_phones(model, phones):
 def test_bad_frame_count(model):
     with pytest.raises(AlignmentError):
         model.from_phones([], -1)
+
+
+def test_loudness_before_the_first_sample_is_silence():
+    """Frames at negative indices (smoothing pads) must not wrap around to the audio's end."""
+    from talkinghead.models.phonetic.idle import loudness
+    audio = np.r_[np.zeros(16000), 0.5 * np.ones(16000)].astype(np.float32)
+    assert loudness(audio, 5, start=-5).max() == 0.0

@@ -53,7 +53,7 @@ def loudness(audio: np.ndarray, n_frames: int, start: int = 0, fps: float = 25.0
     out = np.zeros(n_frames)
     for k in range(n_frames):
         centre = round((start + k) * SAMPLE_RATE / fps)
-        window = audio[max(0, centre - half):centre + half]
+        window = audio[max(0, centre - half):max(0, centre + half)]  # frames before 0 hear nothing
         if len(window):
             db = 10 * np.log10(np.mean(window.astype(np.float64) ** 2) + 1e-12)
             out[k] = np.clip((db + 60.0) / 50.0, 0.0, 1.0)
