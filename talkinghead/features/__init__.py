@@ -1,0 +1,7 @@
+"""Audio features for motion models: DH_live's 80-bin log-mel filterbank at 16 or 8 kHz."""
+
+from .fbank import (DHLiveFbankStream, FbankStream, fbank, fbank_options, from_int16, mini_fbank,
+                    mini_samples, resample_8k)
+
+__all__ = ["DHLiveFbankStream", "FbankStream", "fbank", "fbank_options", "from_int16",
+           "mini_fbank", "mini_samples", "resample_8k"]

@@ -1,0 +1,430 @@
+"""DH_live's Audio2Feature: pairs of fbank frames -> 2-layer LSTM -> one motion vector per 40 ms.
+
+The network (`Audio2Feature`) keeps DH_live's layers and state_dict names, so its released
+checkpoints (`lstm_model_epoch_325.pkl` for mini 2.0, `audio.pkl` for v1: bare state_dicts saved
+with `torch.save`) load strictly. Around it:
+
+* the original's offline and streaming entry points, number for number (`mini_offline`,
+  `v1_offline`, `audio2mouth`, `V1FrameStream`), for conformance and for users comparing with it;
+* `LSTMMotionModel`, the toolkit's MotionModel. It streams with carried LSTM state, pairs fbank
+  frames as the network was trained (frames 2t, 2t+1 with no primer), drops the training delay
+  (4 steps for v1, 5 for mini) so frame k is aligned with audio [40k, 40k+40) ms, and pads
+  silence at the end so the motion covers the whole clip. `predict` is the stream run once, so
+  the mini variant resamples with soxr there too (the original's whole-clip FFT resampler cannot
+  stream; `mini_offline` keeps it): outputs differ from the original by < 1e-3 on the fixture.
+  Steps run through `_FastSteps`, a numpy copy of the net with BatchNorm folded: one 40 ms step
+  is ~630k multiply-adds (~40 us), which torch's per-op overhead would make ~400 us.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soxr
+import torch
+from torch import nn
+
+from ..errors import AudioError, CheckpointError
+from ..features.fbank import DHLiveFbankStream, FbankStream, check_samples, fbank, mini_fbank
+from ..motion import ARKIT52_CHANNELS, ARKIT_BLENDSHAPES, Motion
+from ..rigs.dhlive6 import DHLIVE6_CHANNELS
+from .base import SAMPLE_RATE, frame_count
+
+FBANK_DIM = 80
+HIDDEN = 192
+SAMPLES_PER_STEP = 640  # 40 ms at 16 kHz: one LSTM step, one video frame
+
+
+class Audio2Feature(nn.Module):
+    """DH_live's network (spec-dhlive §3.1); `out_dim` 6 is the original, 55 our arkit52 head."""
+
+    def __init__(self, out_dim: int = 6) -> None:
+        super().__init__()
+        self.downsample = nn.Sequential(
+            nn.Linear(2 * FBANK_DIM, 80), nn.BatchNorm1d(80), nn.LeakyReLU(0.2), nn.Linear(80, 80))
+        self.LSTM = nn.LSTM(80, HIDDEN, num_layers=2, batch_first=True)
+        self.fc = nn.Sequential(
+            nn.Linear(HIDDEN, 256), nn.BatchNorm1d(256), nn.LeakyReLU(0.2),
+            nn.Linear(256, 256), nn.BatchNorm1d(256), nn.LeakyReLU(0.2),
+            nn.Linear(256, out_dim))
+
+    @property
+    def out_dim(self) -> int:
+        return self.fc[6].out_features
+
+    def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None,
+                c0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x (B, T, 80), T even -> y (B, T/2, out_dim), h_n, c_n (2, B, 192)."""
+        batch, frames, _ = x.shape
+        steps = frames // 2
+        z = self.downsample(x.reshape(batch * steps, 2 * FBANK_DIM)).reshape(batch, steps, 80)
+        if h0 is None:
+            h0 = x.new_zeros(2, batch, HIDDEN)
+        if c0 is None:
+            c0 = x.new_zeros(2, batch, HIDDEN)
+        out, (h_n, c_n) = self.LSTM(z, (h0, c0))
+        y = self.fc(out.reshape(batch * steps, HIDDEN)).reshape(batch, steps, -1)
+        return y, h_n, c_n
+
+
+# -- checkpoints ------------------------------------------------------------------------------
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """A bare state_dict from `torch.save` (.pkl/.pt/.pth, weights only) or `.safetensors`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling/format errors come in many types
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"checkpoint {path} is not a state_dict of tensors")
+    # Some writers store BatchNorm's scalar counter as shape [1]; it carries no weights.
+    return {k: v.reshape(()) if k.endswith("num_batches_tracked") and v.numel() == 1 else v
+            for k, v in state.items()}
+
+
+def load_strict(net: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """`load_state_dict(strict=True)` with a one-line CheckpointError naming every bad key."""
+    own = net.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [f"{k} {tuple(state[k].shape)}!={tuple(v.shape)}" for k, v in own.items()
+             if k in state and state[k].shape != v.shape]
+    if missing or unexpected or wrong:
+        raise CheckpointError(f"checkpoint {source} does not fit Audio2Feature: "
+                              f"missing {missing}, unexpected {unexpected}, wrong shapes {wrong}")
+    net.load_state_dict(state, strict=True)
+
+
+# -- the original's entry points --------------------------------------------------------------
+
+@torch.inference_mode()
+def run_audio2feature(net: Audio2Feature, feats: np.ndarray, h0: np.ndarray | None = None,
+                      c0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The whole feature sequence at once, truncated to an even frame count as the original does.
+    Returns y (T/2, out_dim), h_n, c_n (2, 1, 192) as numpy."""
+    feats = np.asarray(feats, np.float32)
+    feats = feats[: len(feats) // 2 * 2]
+    state = [None if s is None else torch.from_numpy(np.asarray(s, np.float32)) for s in (h0, c0)]
+    y, h_n, c_n = net.eval()(torch.from_numpy(feats)[None], *state)
+    return y[0].numpy(), h_n.numpy(), c_n.numpy()
+
+
+def mini_offline(net: Audio2Feature, wav_int16: np.ndarray) -> np.ndarray:
+    """DH_live mini 2.0 offline (`Audio2bs` + `demo_mini`): FFT-resample to 8 kHz, fbank, LSTM,
+    drop 5 rows, x0.5. Row k drives video frame k (before the renderer's lip guard)."""
+    y, _, _ = run_audio2feature(net, mini_fbank(wav_int16))
+    return y[VARIANTS["mini"].delay:] * np.float32(VARIANTS["mini"].scale)
+
+
+def v1_offline(net: Audio2Feature, samples_16k: np.ndarray) -> np.ndarray:
+    """DH_live v1 offline (`interface_wav`): 16 kHz fbank, LSTM, drop 4 rows."""
+    y, _, _ = run_audio2feature(net, fbank(samples_16k, 16000))
+    return y[VARIANTS["v1"].delay:]
+
+
+def audio2mouth(net: Audio2Feature, samples_16k: np.ndarray) -> np.ndarray:
+    """The original's unused `Audio2mouth` helper: v1 offline, columns 0,1 / 8, column 2 -> -col/8."""
+    y = v1_offline(net, samples_16k).copy()
+    y[:, :2] /= np.float32(8.0)
+    y[:, 2] = -y[:, 2] / np.float32(8.0)
+    return y
+
+
+class V1FrameStream:
+    """DH_live v1 `interface_frame`: exactly 640 samples in, the raw 6-vector out, state carried.
+
+    It primes the extractor with 320 zeros, which pairs frames half a video frame away from the
+    training pairing (spec §3.5); kept for fidelity, `LSTMMotionModel` streams without it.
+    """
+
+    PRIMER = 320
+
+    def __init__(self, net: Audio2Feature) -> None:
+        self.net = net.eval()
+        self._fbank = FbankStream(16000)
+        self._frames = self._fbank.feed(np.zeros(self.PRIMER, np.float32))
+        self.h = torch.zeros(2, 1, HIDDEN)
+        self.c = torch.zeros(2, 1, HIDDEN)
+        self.last_pair = np.zeros((2, FBANK_DIM), np.float32)
+
+    @torch.inference_mode()
+    def step(self, chunk: np.ndarray) -> np.ndarray:
+        chunk = check_samples(chunk)
+        if chunk.size != SAMPLES_PER_STEP:
+            raise AudioError(f"v1 streaming takes chunks of {SAMPLES_PER_STEP} samples, "
+                             f"got {chunk.size}")
+        self._frames = np.concatenate([self._frames, self._fbank.feed(chunk)])
+        self.last_pair, self._frames = self._frames[:2], self._frames[2:]
+        y, self.h, self.c = self.net(torch.from_numpy(self.last_pair)[None], self.h, self.c)
+        return y[0, 0].numpy()
+
+
+# -- fast numpy steps for streaming -----------------------------------------------------------
+
+def _folded_linear(linear: nn.Linear, bn: nn.BatchNorm1d | None) -> tuple[np.ndarray, np.ndarray]:
+    """(W, b) in float64 with an inference-mode BatchNorm after the Linear folded in."""
+    w = linear.weight.detach().double().numpy()
+    b = linear.bias.detach().double().numpy()
+    if bn is not None:
+        s = bn.weight.detach().double().numpy() / np.sqrt(bn.running_var.detach().double().numpy()
+                                                          + bn.eps)
+        w = w * s[:, None]
+        b = (b - bn.running_mean.detach().double().numpy()) * s + bn.bias.detach().double().numpy()
+    return w, b
+
+
+class _FastSteps:
+    """Audio2Feature inference for a stream: numpy for a few steps, torch for long runs.
+
+    Weights are snapshot at construction. The numpy step folds BatchNorm into the Linear before
+    it, `downsample.3` into the first LSTM input projection, both LSTM biases into one, input and
+    recurrent weights into one matrix per layer, and a factor 0.5 into the i, f, o gate rows so one
+    tanh gives every gate (sigmoid(x) = (tanh(x/2)+1)/2; the 0.5 is exact in floating point). It
+    agrees with the torch module to ~1e-7. Long runs (offline use) go through torch, whose fused
+    LSTM loop is faster per step than numpy's calls.
+    """
+
+    TORCH_FROM = 8  # steps per call from which torch's loop beats the numpy step
+
+    def __init__(self, net: Audio2Feature) -> None:
+        self.net = copy.deepcopy(net).eval()
+        f32 = np.float32
+        w_in, b_in = _folded_linear(net.downsample[0], net.downsample[1])
+        w3, b3 = _folded_linear(net.downsample[3], None)
+        lstm = {k: v.detach().double().numpy() for k, v in net.LSTM.state_dict().items()}
+        gate_scale = np.full(4 * HIDDEN, 0.5)
+        gate_scale[2 * HIDDEN:3 * HIDDEN] = 1.0  # the g gate uses tanh itself
+        w0 = np.concatenate([lstm["weight_ih_l0"] @ w3, lstm["weight_hh_l0"]], axis=1)
+        b0 = lstm["weight_ih_l0"] @ b3 + lstm["bias_ih_l0"] + lstm["bias_hh_l0"]
+        w1 = np.concatenate([lstm["weight_ih_l1"], lstm["weight_hh_l1"]], axis=1)
+        b1 = lstm["bias_ih_l1"] + lstm["bias_hh_l1"]
+        self.w_in, self.b_in = w_in.T.astype(f32), b_in.astype(f32)
+        self.w0, self.b0 = (w0 * gate_scale[:, None]).T.astype(f32), (b0 * gate_scale).astype(f32)
+        self.w1, self.b1 = (w1 * gate_scale[:, None]).T.astype(f32), (b1 * gate_scale).astype(f32)
+        self.fc = [tuple(a.T.astype(f32) if a.ndim == 2 else a.astype(f32)
+                         for a in _folded_linear(net.fc[i], net.fc[i + 1] if i < 6 else None))
+                   for i in (0, 3, 6)]
+
+    @staticmethod
+    def zero_state() -> np.ndarray:
+        """(4, 192): h of layer 0, h of layer 1, c of layer 0, c of layer 1."""
+        return np.zeros((4, HIDDEN), np.float32)
+
+    def run(self, pairs: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """pairs (n, 160) -> outputs (n, out_dim) and the new state (the input state is kept)."""
+        if len(pairs) >= self.TORCH_FROM:
+            return self._run_torch(pairs, state)
+        h0, h1, c0, c1 = state
+        rows = []
+        for pair in pairs:
+            y, h0, h1, c0, c1 = self._step(pair, h0, h1, c0, c1)
+            rows.append(y)
+        out = np.stack(rows) if rows else np.zeros((0, self.fc[2][1].size), np.float32)
+        return out, np.stack([h0, h1, c0, c1])
+
+    @torch.inference_mode()
+    def _run_torch(self, pairs: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s = torch.from_numpy(state)[:, None]
+        y, h, c = self.net(torch.from_numpy(pairs).reshape(1, 2 * len(pairs), FBANK_DIM), s[:2], s[2:])
+        return y[0].numpy(), torch.cat([h[:, 0], c[:, 0]]).numpy()
+
+    def _step(self, pair: np.ndarray, h0: np.ndarray, h1: np.ndarray, c0: np.ndarray,
+              c1: np.ndarray) -> tuple[np.ndarray, ...]:
+        """One 40 ms step for one (160,) pair of frames; returns y and the four state vectors."""
+        z = pair @ self.w_in
+        z += self.b_in
+        z = np.maximum(z, 0.2 * z)
+        gates = np.concatenate((z, h0)) @ self.w0
+        gates += self.b0
+        h0, c0 = self._cell(gates, c0)
+        gates = np.concatenate((h0, h1)) @ self.w1
+        gates += self.b1
+        h1, c1 = self._cell(gates, c1)
+        y = h1
+        for i, (w, b) in enumerate(self.fc):
+            y = y @ w
+            y += b
+            if i < 2:
+                y = np.maximum(y, 0.2 * y)
+        return y, h0, h1, c0, c1
+
+    @staticmethod
+    def _cell(gates: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t = np.tanh(gates)
+        s = t * 0.5
+        s += 0.5
+        c = s[HIDDEN:2 * HIDDEN] * c
+        c += s[:HIDDEN] * t[2 * HIDDEN:3 * HIDDEN]
+        return s[3 * HIDDEN:] * np.tanh(c), c
+
+
+# -- the MotionModel --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Variant:
+    """How a checkpoint was trained: its front end, the output delay in steps, the output scale."""
+
+    name: str
+    sample_rate: int
+    delay: int
+    scale: float  # mini's unexplained x0.5 (spec §3.3), applied to the dhlive6 head only
+
+
+VARIANTS = {"mini": Variant("mini", 8000, 5, 0.5), "v1": Variant("v1", 16000, 4, 1.0)}
+HEADS = {"dhlive6": DHLIVE6_CHANNELS, "arkit52": ARKIT52_CHANNELS}
+
+
+def _head_for(out_dim: int, source: str) -> str:
+    for head, channels in HEADS.items():
+        if len(channels) == out_dim:
+            return head
+    raise CheckpointError(f"checkpoint {source} has {out_dim} outputs; expected 6 (dhlive6) or "
+                          f"{len(ARKIT52_CHANNELS)} (arkit52)")
+
+
+class LSTMMotionModel:
+    """Audio -> Motion with DH_live's LSTM, on the `dhlive6` or `arkit52` rig."""
+
+    def __init__(self, net: Audio2Feature, variant: str = "v1") -> None:
+        if variant not in VARIANTS:
+            raise CheckpointError(f"unknown LSTM variant {variant!r}; choose from {list(VARIANTS)}")
+        self.net = net.eval()
+        self.variant = VARIANTS[variant]
+        self.rig = _head_for(net.out_dim, "in memory")
+        self.channels = HEADS[self.rig]
+
+    @property
+    def latency_ms(self) -> float:
+        """Audio needed beyond a frame's own 40 ms before it is emitted (delay + window tail)."""
+        return 40.0 * self.variant.delay + 15.0
+
+    def with_head(self, head: str, seed: int = 0) -> "LSTMMotionModel":
+        """The same trunk (every layer but `fc.6`) with a fresh, untrained `head` layer."""
+        if head not in HEADS:
+            raise CheckpointError(f"unknown head {head!r}; choose from {list(HEADS)}")
+        net = _seeded_net(len(HEADS[head]), seed)
+        trunk = {k: v for k, v in self.net.state_dict().items() if not k.startswith("fc.6.")}
+        net.load_state_dict(trunk, strict=False)
+        return LSTMMotionModel(net, self.variant.name)
+
+    def postprocess(self, rows: np.ndarray) -> np.ndarray:
+        """Aligned network rows -> rig values: mini's x0.5 on dhlive6; arkit52 shapes into [0, 1]."""
+        if self.rig == "dhlive6":
+            return rows * np.float32(self.variant.scale)
+        out = rows.copy()
+        n = len(ARKIT_BLENDSHAPES)
+        out[:, :n] = np.clip(out[:, :n], 0.0, 1.0)
+        return out
+
+    def stream(self) -> "LSTMStream":
+        return LSTMStream(self)
+
+    def predict(self, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Motion:
+        audio = check_samples(audio)
+        if sample_rate != SAMPLE_RATE:
+            if sample_rate <= 0:
+                raise AudioError(f"sample rate must be positive, got {sample_rate}")
+            audio = soxr.resample(audio, sample_rate, SAMPLE_RATE).astype(np.float32)
+        stream = self.stream()
+        values = np.concatenate([stream.feed(audio), stream.flush()])
+        return Motion(values, self.channels, self.rig)
+
+
+class LSTMStream:
+    """Feed 16 kHz chunks of any size; frame k comes out once step k + delay has run."""
+
+    def __init__(self, model: LSTMMotionModel) -> None:
+        self.model = model
+        self._front = DHLiveFbankStream(model.variant.sample_rate)
+        self._steps = _FastSteps(model.net)
+        self._state = _FastSteps.zero_state()
+        self._pending = np.zeros((0, FBANK_DIM), np.float32)
+        self._rows_run = 0
+        self._frames_out = 0
+        self._samples_in = 0
+        self._closed = False
+
+    def feed(self, audio: np.ndarray) -> np.ndarray:
+        if self._closed:
+            raise AudioError("this LSTM stream was flushed; start a new one with model.stream()")
+        audio = check_samples(audio)
+        self._samples_in += audio.size
+        return self._advance(self._front.push(audio))
+
+    def flush(self) -> np.ndarray:
+        """Pad silence until every frame of the audio fed so far has its delayed step; return them.
+
+        Pair t is complete once 640 t + 880 samples exist (window end of frame 2t+1), so frames
+        up to `frame_count(n)` need 640 (frames + delay - 1) + 880 samples; one step of margin
+        covers the resampler's rounding on the mini path.
+        """
+        if self._closed:
+            return np.zeros((0, len(self.model.channels)), np.float32)
+        self._closed = True
+        wanted = frame_count(self._samples_in)
+        if wanted <= self._frames_out:
+            return np.zeros((0, len(self.model.channels)), np.float32)
+        needed = SAMPLES_PER_STEP * (wanted + self.model.variant.delay) + 880
+        pad = np.zeros(max(0, needed - self._samples_in), np.float32)
+        out = self._advance(self._front.push(pad, last=True))
+        return out[: wanted - (self._frames_out - len(out))]
+
+    def _advance(self, feats: np.ndarray) -> np.ndarray:
+        self._pending = np.concatenate([self._pending, feats])
+        n = len(self._pending) // 2
+        if n == 0:
+            return np.zeros((0, len(self.model.channels)), np.float32)
+        pairs = self._pending[: 2 * n].reshape(n, 2 * FBANK_DIM)
+        self._pending = self._pending[2 * n:]
+        rows, self._state = self._steps.run(pairs, self._state)
+        skip = max(0, self.model.variant.delay - self._rows_run)
+        self._rows_run += n
+        out = self.model.postprocess(rows[skip:])
+        self._frames_out += len(out)
+        return out
+
+
+# -- constructors -----------------------------------------------------------------------------
+
+def load_dhlive_lstm(path: str | Path, variant: str = "mini") -> LSTMMotionModel:
+    """A DH_live Audio2Feature checkpoint (bare state_dict) as a MotionModel.
+
+    `variant` says how it was trained: "mini" (`lstm_model_epoch_325.pkl`, 8 kHz features, delay
+    5, x0.5) or "v1" (`audio.pkl`, 16 kHz, delay 4). The head (dhlive6 or arkit52) follows from the
+    shape of `fc.6.weight`. Loading is strict: any missing, unexpected or misshapen key fails.
+    """
+    if variant not in VARIANTS:
+        raise CheckpointError(f"unknown LSTM variant {variant!r}; choose from {list(VARIANTS)}")
+    state = read_state_dict(path)
+    head_weight = state.get("fc.6.weight")
+    out_dim = head_weight.shape[0] if head_weight is not None and head_weight.ndim == 2 else 6
+    _head_for(out_dim, str(path))
+    net = Audio2Feature(out_dim)
+    load_strict(net, state, str(path))
+    return LSTMMotionModel(net, variant)
+
+
+def build_lstm_model(head: str = "arkit52", variant: str = "v1", seed: int = 0) -> LSTMMotionModel:
+    """A freshly initialised (untrained) model, e.g. the starting point for training."""
+    if head not in HEADS:
+        raise CheckpointError(f"unknown head {head!r}; choose from {list(HEADS)}")
+    return LSTMMotionModel(_seeded_net(len(HEADS[head]), seed), variant)
+
+
+def _seeded_net(out_dim: int, seed: int) -> Audio2Feature:
+    """PyTorch's default initialisation, reproducible, without touching the global RNG."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return Audio2Feature(out_dim)
