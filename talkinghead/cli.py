@@ -34,11 +34,13 @@ def _progress(total: int, what: str) -> Iterator:
         bar.close()
 
 
-def _model(name: str, checkpoint: Optional[Path], flame: Optional[Path], style: Optional[Path]):
-    from . import pipeline
+def _flame(path: Optional[Path]):
+    from .pipeline import load_flame
+    return load_flame(path) if path is not None else None
+
+
+def _model(name: str, checkpoint: Optional[Path], style: Optional[Path]):
     from .models import load_model
-    if flame is not None:
-        pipeline.use_flame(flame)
     options = {"style": style} if style is not None else {}
     return load_model(name, path=checkpoint, **options)
 
@@ -64,11 +66,13 @@ def speak(text: Optional[str] = typer.Argument(None, help="what to say (offline 
         speech = pipeline.speech_from_file(audio, text)
     else:
         speech = pipeline.speech_from_text(text, voice=voice, rate=rate)
-    motion = pipeline.predict_motion(speech, _model(model, checkpoint, flame, style))
+    flame_rig = _flame(flame)
+    motion = pipeline.predict_motion(speech, _model(model, checkpoint, style), flame_rig)
     if save_motion is not None:
         motion.save(save_motion)
     with _progress(len(motion), "render") as tick:
-        pipeline.render_video(motion, out, speech.audio, size=size, backend=backend, progress=tick)
+        pipeline.render_video(motion, out, speech.audio, size=size, backend=backend, flame=flame_rig,
+                              progress=tick)
     typer.echo(f"wrote {out} ({motion.duration:.2f} s, {len(motion)} frames)")
 
 
@@ -83,7 +87,7 @@ def motion(audio: Path = typer.Argument(..., help="audio file (wav, flac, ogg, m
     """Audio in, motion file out (values, channels, fps, rig, landmarks, jawOpen)."""
     from . import pipeline
     result = pipeline.predict_motion(pipeline.speech_from_file(audio, text),
-                                     _model(model, checkpoint, flame, style))
+                                     _model(model, checkpoint, style), _flame(flame))
     result.save(out)
     typer.echo(f"wrote {out} ({len(result)} frames, rig {result.rig})")
 
@@ -98,12 +102,11 @@ def render(motion_file: Path = typer.Argument(..., metavar="MOTION", help="motio
     """Motion file (+ audio) in, video out."""
     from . import pipeline
     from .motion import Motion
-    if flame is not None:
-        pipeline.use_flame(flame)
     moving = Motion.load(motion_file)
     sound = pipeline.speech_from_file(audio).audio if audio is not None else None
     with _progress(len(moving), "render") as tick:
-        pipeline.render_video(moving, out, sound, size=size, backend=backend, progress=tick)
+        pipeline.render_video(moving, out, sound, size=size, backend=backend, flame=_flame(flame),
+                              progress=tick)
     typer.echo(f"wrote {out}")
 
 
@@ -133,7 +136,7 @@ def evaluate(pred_dir: Path = typer.Argument(..., help="folder of <clip>.npz pre
     from .evaluation import find_eval_dir, predict_clips
     root = find_eval_dir(eval_dir)
     if model is not None:
-        predict_clips(root, pred_dir, _model(model, checkpoint, None, None))
+        predict_clips(root, pred_dir, _model(model, checkpoint, None))
     elif not pred_dir.is_dir():
         raise TalkingHeadError(f"prediction folder not found: {pred_dir}")
     command = [sys.executable, str(root / "lipsync_metrics.py"), str(pred_dir),

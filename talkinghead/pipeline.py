@@ -47,39 +47,50 @@ def speech_from_file(path: str | Path, text: str | None = None) -> SpeechInput:
     return SpeechInput(load_audio(path, SAMPLE_RATE), text)
 
 
-def predict_motion(speech: SpeechInput, model: MotionModel | str = "phonetic") -> Motion:
-    """Run a motion model; text and phones go to models that accept them. Adds rig landmarks."""
+def predict_motion(speech: SpeechInput, model: MotionModel | str = "phonetic",
+                   flame=None) -> Motion:
+    """Run a motion model; text and phones go to models that accept them. Adds rig landmarks
+    (for flame motions only when the user's FLAME rig is given)."""
     if isinstance(model, str):
         model = load_model(model)
     accepted = inspect.signature(model.predict).parameters
     extra = {k: v for k, v in (("text", speech.text), ("phones", speech.phones))
              if k in accepted and v is not None}
     motion = model.predict(speech.audio, SAMPLE_RATE, **extra)
-    return with_landmarks(motion)
+    return with_landmarks(motion, flame)
 
 
-def with_landmarks(motion: Motion) -> Motion:
-    """Attach the rig's landmarks (T x 468 x 3) and `jawOpen`, for scoring and 2D warping."""
-    if motion.rig != "arkit52":
-        return motion
+def with_landmarks(motion: Motion, flame=None) -> Motion:
+    """Attach arkit52 landmarks (T x 468 x 3) and `jawOpen`, for scoring and 2D warping.
+
+    A flame motion is first converted to arkit52 (when the user's FLAME model is known), so
+    every 3D motion file carries landmarks in one topology.
+    """
     from .rigs import load_rig
+    arkit = motion
+    if motion.rig == "flame" and flame is not None:
+        from .rigs.flame import flame_to_arkit52
+        arkit = flame_to_arkit52(flame, motion)
+    if arkit.rig != "arkit52":
+        return motion
     rig = load_rig("arkit52")
     motion.extras["landmarks"] = np.concatenate(
-        [rig.landmarks(motion.values[i:i + 500]) for i in range(0, len(motion), 500)]
+        [rig.landmarks(arkit.values[i:i + 500]) for i in range(0, len(arkit), 500)]
     ).astype(np.float32)
-    motion.extras["jawOpen"] = motion.channel("jawOpen").copy()
+    motion.extras["jawOpen"] = arkit.channel("jawOpen").copy()
     return motion
 
 
-def mesh_frames(motion: Motion, size: int = 512, backend: str = "auto") -> Iterator[np.ndarray]:
+def mesh_frames(motion: Motion, size: int = 512, backend: str = "auto",
+                flame=None) -> Iterator[np.ndarray]:
     """Rendered RGB frames of the motion's rig, one per motion frame, made a chunk at a time."""
-    vertices_of, renderer = _mesh_setup(motion, size, backend)
+    vertices_of, renderer = _mesh_setup(motion, size, backend, flame)
     for start in range(0, len(motion), RENDER_CHUNK):
         for vertices in vertices_of(motion.values[start:start + RENDER_CHUNK]):
             yield renderer.render(vertices)
 
 
-def _mesh_setup(motion: Motion, size: int, backend: str):
+def _mesh_setup(motion: Motion, size: int, backend: str, flame):
     from .render.camera import Camera
     from .render.mesh3d import MeshRenderer
     if motion.rig == "arkit52":
@@ -91,29 +102,22 @@ def _mesh_setup(motion: Motion, size: int, backend: str):
                                 colors=view.colors, n_vertices=view.n_vertices)
         return (lambda values: view.vertices(view.rig.landmarks(values))), renderer
     if motion.rig == "flame":
-        rig = _flame_rig(motion)
-        renderer = MeshRenderer(rig.triangles, size=size, camera=Camera.artalk(size), backend=backend)
-        return rig.vertices, renderer
+        if flame is None:
+            raise MotionFileError("rendering a flame motion needs your FLAME model: pass --flame PATH")
+        renderer = MeshRenderer(flame.triangles, size=size, camera=Camera.artalk(size), backend=backend,
+                                n_vertices=flame.num_vertices)
+        return flame.vertices, renderer
     raise MotionFileError(f"no mesh renderer for rig {motion.rig!r} (use arkit52 or flame)")
 
 
-_FLAME_RIGS: dict[str, object] = {}
-
-
-def use_flame(path: str | Path) -> None:
-    """Register the user's FLAME model file so flame motions can be rendered."""
-    from .rigs.flame import FlameRig
-    _FLAME_RIGS["flame"] = FlameRig.load(path)
-
-
-def _flame_rig(motion: Motion):
-    if "flame" not in _FLAME_RIGS:
-        raise MotionFileError("rendering a flame motion needs the FLAME model: pass --flame PATH")
-    return _FLAME_RIGS["flame"]
+def load_flame(path: str | Path):
+    """The user's FLAME model (generic_model.pkl or FLAME_with_eye.pt), for flame motions."""
+    from .rigs import load_rig
+    return load_rig("flame", str(path))
 
 
 def render_video(motion: Motion, out: str | Path, audio: np.ndarray | None = None,
-                 size: int = 512, backend: str = "auto",
+                 size: int = 512, backend: str = "auto", flame=None,
                  progress: Callable[[int], None] | None = None) -> Path:
     """Encode the rendered motion (and the audio, if given) to an mp4, streaming frames."""
     from .sinks.mp4 import Mp4Writer
@@ -125,7 +129,7 @@ def render_video(motion: Motion, out: str | Path, audio: np.ndarray | None = Non
                                   f" ({len(audio) / SAMPLE_RATE:.2f} s at {motion.fps:g} fps)")
     samples_per_frame = SAMPLE_RATE / motion.fps
     with Mp4Writer(out, fps=motion.fps, size=(size, size), sample_rate=SAMPLE_RATE) as writer:
-        for i, frame in enumerate(mesh_frames(motion, size, backend)):
+        for i, frame in enumerate(mesh_frames(motion, size, backend, flame)):
             writer.write_frame(frame)
             if audio is not None:
                 writer.write_audio(audio[int(i * samples_per_frame):int((i + 1) * samples_per_frame)])
@@ -137,7 +141,7 @@ def render_video(motion: Motion, out: str | Path, audio: np.ndarray | None = Non
 def speak(text: str | None = None, *, audio: str | Path | np.ndarray | None = None,
           out: str | Path = "out.mp4", voice: str = "en-us", rate: int = 175,
           model: MotionModel | str = "phonetic", save_motion: str | Path | None = None,
-          size: int = 512, backend: str = "auto",
+          size: int = 512, backend: str = "auto", flame: str | Path | None = None,
           progress: Callable[[int], None] | None = None) -> Motion:
     """Text or audio in, talking-head mp4 out. Returns the motion that was rendered."""
     if audio is None and not text:
@@ -149,8 +153,10 @@ def speak(text: str | None = None, *, audio: str | Path | np.ndarray | None = No
         speech = SpeechInput(check_audio(audio, SAMPLE_RATE), text)
     else:
         speech = speech_from_file(audio, text)
-    motion = predict_motion(speech, model)
+    flame_rig = load_flame(flame) if flame is not None else None
+    motion = predict_motion(speech, model, flame_rig)
     if save_motion is not None:
         motion.save(save_motion)
-    render_video(motion, out, speech.audio, size=size, backend=backend, progress=progress)
+    render_video(motion, out, speech.audio, size=size, backend=backend, flame=flame_rig,
+                 progress=progress)
     return motion
