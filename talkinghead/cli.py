@@ -158,6 +158,15 @@ def voices(engine: str = typer.Option("espeak", help="TTS engine")) -> None:
         typer.echo(name)
 
 
+def _mount_subcommands() -> None:
+    """`talkinghead corpus ...` and `talkinghead train ...` live beside the code they drive."""
+    from .corpus.cli import app as corpus_app
+    app.add_typer(corpus_app, name="corpus", help="Build training corpora (synthetic speech, real videos).")
+
+
+_mount_subcommands()
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, standalone_mode=False)
