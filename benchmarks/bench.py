@@ -14,12 +14,13 @@ import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["pipeline", "render", "io", "rig", "lipsync", "lstm", "artalk", "dinet"]
+ORDER = ["pipeline", "render", "io", "rig", "lipsync", "lstm", "artalk", "dinet", "corpus", "training"]
 
 
 def main(selected: list[str]) -> int:
     sys.path.insert(0, str(HERE))
-    areas = selected or [a for a in ORDER if (HERE / f"bench_{a}.py").exists()]
+    found = sorted(p.stem[len("bench_"):] for p in HERE.glob("bench_*.py"))
+    areas = selected or [a for a in ORDER if a in found] + [a for a in found if a not in ORDER]
     failures = 0
     for area in areas:
         print(f"\n== {area} ==", flush=True)
