@@ -38,6 +38,7 @@ STREAM_SEGMENT = 2.0   # longest piece the stream waits for before decoding
 MAX_HOLD = 0.45        # seconds: a "phone" held longer is a steady noise, not speech; rest after it
 SMOOTH = 1.5           # frames: Gaussian smoothing of the mouth curves (muscles are not instant)
 FORMANT_GAIN = 0.8     # jawOpen added at the highest spectral opening cue (see `formant_opening`)
+JAW_SCALE = 0.75       # conversational speech opens the jaw well short of ARKit's maximum (1.0)
 _PAD = int(np.ceil(3 * SMOOTH))
 _KERNEL = np.exp(-0.5 * (np.arange(-_PAD, _PAD + 1) / SMOOTH) ** 2)
 _KERNEL /= _KERNEL.sum()
@@ -117,6 +118,7 @@ class PhoneticModel:
         # Smoothing must not fill in a p/b/m: where closures dominate, keep the sharp curve.
         keep = np.clip(1.5 * closure_share(tgs, frame_times(n, FPS, self.lead, start)), 0.0, 1.0)
         mixed = keep[:, None] * raw[_PAD:_PAD + n] + (1.0 - keep[:, None]) * smooth
+        mixed[:, self._mouth.index("jawOpen")] *= JAW_SCALE
         return np.clip(mixed, 0.0, 1.0)
 
     # -- streaming -------------------------------------------------------------------------
