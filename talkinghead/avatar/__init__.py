@@ -7,4 +7,14 @@ writes DH_live's `combined_data.json.gz`, `topology` keeps the MediaPipe index t
 
 from talkinghead.avatar.formats import AvatarFrame, MiniAvatarData, read_combined_data, write_combined_data
 
-__all__ = ["AvatarFrame", "MiniAvatarData", "read_combined_data", "write_combined_data"]
+from talkinghead.avatar.store import Avatar, export_dhlive, import_dhlive
+
+
+def prepare_avatar(input_path, out_dir) -> Avatar:
+    """A photo or 5-30 s video -> a prepared avatar folder (see `talkinghead.avatar.photo`)."""
+    from talkinghead.avatar.photo import prepare_avatar as prepare
+    return prepare(input_path, out_dir)
+
+
+__all__ = ["AvatarFrame", "MiniAvatarData", "read_combined_data", "write_combined_data",
+           "Avatar", "prepare_avatar", "export_dhlive", "import_dhlive"]
