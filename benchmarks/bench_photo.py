@@ -84,6 +84,7 @@ def bench_photo(seconds: float = 10.0) -> dict:
     import torch
     from talkinghead.avatar.photo import default_avatar
     from talkinghead.render.photo2d import avatar_renderer as ar
+    from talkinghead.pipeline import render_video
     from talkinghead.sinks.mp4 import Mp4Writer
     avatar = default_avatar()
     motion = varied_motion(int(seconds * 25))
@@ -119,7 +120,7 @@ def bench_photo(seconds: float = 10.0) -> dict:
                 w.write_frame(f)
         stages["encode"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        ar.render_avatar_video(motion, avatar, Path(tmp) / "e2e.mp4")
+        render_video(motion, Path(tmp) / "e2e.mp4", avatar=avatar)
         total = time.perf_counter() - t0
     n = len(motion)
     return {"avatar": f"{avatar.width}x{avatar.height} photo", "frames": n, "torch_threads": torch.get_num_threads(),

@@ -6,9 +6,12 @@ with status 2. Anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import subprocess
 import sys
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
@@ -21,6 +24,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Make faces talk: text or audio -> facial motion -> video.")
 
 MODEL_HELP = "motion model: phonetic (built in), dhlive-lstm or artalk (with --checkpoint)"
+AVATAR_HELP = "play the motion on a real face: 'photo' (built-in) or a folder from `talkinghead prepare`"
 
 
 @contextmanager
@@ -56,7 +60,8 @@ def speak(text: Optional[str] = typer.Argument(None, help="what to say (offline 
           flame: Optional[Path] = typer.Option(None, help="FLAME model file (generic_model.pkl or FLAME_with_eye.pt)"),
           style: Optional[Path] = typer.Option(None, help="ARTalk style motion file"),
           save_motion: Optional[Path] = typer.Option(None, "--save-motion", help="also save the motion (.npz)"),
-          size: int = typer.Option(512, help="video width and height in pixels"),
+          avatar: Optional[str] = typer.Option(None, help=AVATAR_HELP),
+          size: int = typer.Option(512, help="video width and height in pixels (3D head)"),
           backend: str = typer.Option("auto", help="renderer backend: auto, egl or numpy")) -> None:
     """Text (or --audio) in, talking-head video out."""
     from . import pipeline
@@ -72,7 +77,7 @@ def speak(text: Optional[str] = typer.Argument(None, help="what to say (offline 
         motion.save(save_motion)
     with _progress(len(motion), "render") as tick:
         pipeline.render_video(motion, out, speech.audio, size=size, backend=backend, flame=flame_rig,
-                              progress=tick)
+                              avatar=avatar, progress=tick)
     typer.echo(f"wrote {out} ({motion.duration:.2f} s, {len(motion)} frames)")
 
 
@@ -97,7 +102,8 @@ def render(motion_file: Path = typer.Argument(..., metavar="MOTION", help="motio
            out: Path = typer.Option(..., "-o", "--out", help="output mp4"),
            audio: Optional[Path] = typer.Option(None, "--audio", help="audio track to mux"),
            flame: Optional[Path] = typer.Option(None, help="FLAME model file, for flame motions"),
-           size: int = typer.Option(512, help="video width and height in pixels"),
+           avatar: Optional[str] = typer.Option(None, help=AVATAR_HELP),
+           size: int = typer.Option(512, help="video width and height in pixels (3D head)"),
            backend: str = typer.Option("auto", help="renderer backend: auto, egl or numpy")) -> None:
     """Motion file (+ audio) in, video out."""
     from . import pipeline
@@ -106,8 +112,17 @@ def render(motion_file: Path = typer.Argument(..., metavar="MOTION", help="motio
     sound = pipeline.speech_from_file(audio).audio if audio is not None else None
     with _progress(len(moving), "render") as tick:
         pipeline.render_video(moving, out, sound, size=size, backend=backend, flame=_flame(flame),
-                              progress=tick)
+                              avatar=avatar, progress=tick)
     typer.echo(f"wrote {out}")
+
+
+@app.command()
+def prepare(source: Path = typer.Argument(..., metavar="INPUT", help="a photo or a 5-30 s video of one person"),
+            out: Path = typer.Option(..., "-o", "--out", help="avatar folder to write")) -> None:
+    """Photo or short video of a face in, avatar folder out (for --avatar)."""
+    from .avatar.photo import prepare_avatar
+    avatar = prepare_avatar(source, out)
+    typer.echo(f"wrote avatar {out} ({avatar.kind}, {avatar.width}x{avatar.height})")
 
 
 @app.command()
@@ -167,7 +182,60 @@ def _mount_subcommands() -> None:
 _mount_subcommands()
 
 
+# What MediaPipe's C++ side (TFLite, absl) prints on its own threads, straight to descriptor 2.
+_NATIVE_NOISE = re.compile(rb"^(?:[IW]\d{4} \S+ +\d+ \S+\] |INFO: Created TensorFlow Lite"
+                           rb"|WARNING: All log messages before absl::InitializeLog)")
+
+
+@contextmanager
+def _native_noise_filtered() -> Iterator[None]:
+    """Keep native library chatter off the terminal so errors stay one line.
+
+    Descriptor 2 goes through a pipe whose reader drops the known start-up notes and passes every
+    other line on; Python's own sys.stderr keeps writing to the real stream (so progress bars and
+    our messages are unaffected). Skipped when sys.stderr is not descriptor 2 (e.g. captured).
+    """
+    try:
+        direct = sys.stderr.fileno() == 2
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        direct = False
+    if not direct:
+        yield
+        return
+    sys.stderr.flush()
+    real = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    python_stderr = sys.stderr
+    sys.stderr = io.TextIOWrapper(io.FileIO(os.dup(real), "w"), write_through=True,
+                                  encoding=python_stderr.encoding, errors="backslashreplace")
+
+    def pump() -> None:
+        with io.FileIO(read_end, "r") as source:
+            for line in io.BufferedReader(source):
+                if not _NATIVE_NOISE.match(line):
+                    os.write(real, line)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr.close()
+        sys.stderr = python_stderr
+        os.dup2(real, 2)  # closes the pipe's last writer: the reader drains and stops
+        reader.join(timeout=2)
+        os.close(real)
+
+
 def main(argv: list[str] | None = None) -> int:
+    with _native_noise_filtered():
+        return _run(argv)
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         app(args=argv, standalone_mode=False)
     except TalkingHeadError as exc:

@@ -117,9 +117,13 @@ def load_flame(path: str | Path):
 
 
 def render_video(motion: Motion, out: str | Path, audio: np.ndarray | None = None,
-                 size: int = 512, backend: str = "auto", flame=None,
+                 size: int = 512, backend: str = "auto", flame=None, avatar=None,
                  progress: Callable[[int], None] | None = None) -> Path:
-    """Encode the rendered motion (and the audio, if given) to an mp4, streaming frames."""
+    """Encode the rendered motion (and the audio, if given) to an mp4, streaming frames.
+
+    `avatar` ("photo", a prepared avatar folder, or an Avatar) plays an arkit52 motion on a real
+    face; without it the rig is rendered as a shaded 3D mesh of `size` x `size` pixels.
+    """
     from .sinks.mp4 import Mp4Writer
     out = Path(out)
     if audio is not None:
@@ -127,9 +131,10 @@ def render_video(motion: Motion, out: str | Path, audio: np.ndarray | None = Non
         if abs(expected - len(motion)) > 1:
             raise MotionFileError(f"motion has {len(motion)} frames but the audio needs {expected}"
                                   f" ({len(audio) / SAMPLE_RATE:.2f} s at {motion.fps:g} fps)")
+    frames, frame_size = _frame_source(motion, size, backend, flame, avatar)
     samples_per_frame = SAMPLE_RATE / motion.fps
-    with Mp4Writer(out, fps=motion.fps, size=(size, size), sample_rate=SAMPLE_RATE) as writer:
-        for i, frame in enumerate(mesh_frames(motion, size, backend, flame)):
+    with Mp4Writer(out, fps=motion.fps, size=frame_size, sample_rate=SAMPLE_RATE) as writer:
+        for i, frame in enumerate(frames):
             writer.write_frame(frame)
             if audio is not None:
                 writer.write_audio(audio[int(i * samples_per_frame):int((i + 1) * samples_per_frame)])
@@ -138,11 +143,23 @@ def render_video(motion: Motion, out: str | Path, audio: np.ndarray | None = Non
     return out
 
 
+def _frame_source(motion: Motion, size: int, backend: str, flame, avatar):
+    """(frames iterator, (width, height)) for the mesh renderer or a photo/video avatar."""
+    if avatar is None:
+        return mesh_frames(motion, size, backend, flame), (size, size)
+    if motion.rig != "arkit52":
+        raise MotionFileError(f"avatars play arkit52 motion, not {motion.rig!r}")
+    from .avatar.photo import resolve_avatar
+    from .render.photo2d.avatar_renderer import AvatarRenderer
+    avatar = resolve_avatar(avatar)
+    return AvatarRenderer(avatar).frames(motion), (avatar.width, avatar.height)
+
+
 def speak(text: str | None = None, *, audio: str | Path | np.ndarray | None = None,
           out: str | Path = "out.mp4", voice: str = "en-us", rate: int = 175,
           model: MotionModel | str = "phonetic", save_motion: str | Path | None = None,
           size: int = 512, backend: str = "auto", flame: str | Path | None = None,
-          progress: Callable[[int], None] | None = None) -> Motion:
+          avatar=None, progress: Callable[[int], None] | None = None) -> Motion:
     """Text or audio in, talking-head mp4 out. Returns the motion that was rendered."""
     if audio is None and not text:
         raise TalkingHeadError("nothing to say: give text or an audio file")
@@ -158,5 +175,5 @@ def speak(text: str | None = None, *, audio: str | Path | np.ndarray | None = No
     if save_motion is not None:
         motion.save(save_motion)
     render_video(motion, out, speech.audio, size=size, backend=backend, flame=flame_rig,
-                 progress=progress)
+                 avatar=avatar, progress=progress)
     return motion

@@ -40,7 +40,8 @@ def spoken_video(tmp_path_factory, speech_wav):
 
 
 def test_help_everywhere():
-    for command in ([], ["speak"], ["motion"], ["render"], ["export"], ["eval"], ["voices"]):
+    for command in ([], ["speak"], ["motion"], ["render"], ["prepare"], ["export"], ["eval"], ["voices"],
+                    ["corpus", "synth"], ["corpus", "video"]):
         done = run_cli(*command, "--help")
         assert done.returncode == 0 and "Usage" in done.stdout
 
@@ -132,3 +133,27 @@ def test_eval_scores_predictions(tmp_path, eval_dir):
     done = run_cli("eval", str(tmp_path / "preds"), "--model", "phonetic", "--eval-dir", str(eval_dir))
     assert done.returncode == 0, done.stderr
     assert "mean" in done.stdout.lower()
+
+
+@pytest.mark.slow
+def test_prepare_and_speak_with_avatars(tmp_path, speech_wav):
+    import imageio.v3 as iio
+    from skimage import data
+    from talkinghead.sinks.mp4 import inspect_video
+    iio.imwrite(tmp_path / "face.png", data.astronaut())
+    assert main(["prepare", str(tmp_path / "face.png"), "-o", str(tmp_path / "me")]) == 0
+    assert main(["speak", "--audio", str(speech_wav), "--avatar", str(tmp_path / "me"),
+                 "--save-motion", str(tmp_path / "m.npz"), "-o", str(tmp_path / "me.mp4")]) == 0
+    info = inspect_video(tmp_path / "me.mp4")
+    assert (info.width, info.height) == (512, 512) and info.audio_codec == "aac"
+    assert main(["speak", "Hi there!", "--avatar", "photo", "-o", str(tmp_path / "photo.mp4")]) == 0
+    assert main(["render", str(tmp_path / "m.npz"), "--avatar", "photo", "-o", str(tmp_path / "r.mp4")]) == 0
+
+
+def test_prepare_rejects_a_picture_without_a_face(tmp_path):
+    import imageio.v3 as iio
+    noise = np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8)
+    iio.imwrite(tmp_path / "noise.png", noise)
+    done = run_cli("prepare", str(tmp_path / "noise.png"), "-o", str(tmp_path / "x"))
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "face" in done.stderr

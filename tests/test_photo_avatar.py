@@ -16,7 +16,8 @@ from talkinghead.avatar.prepare import AvatarError
 from talkinghead.avatar.store import Avatar, export_dhlive, import_dhlive, read_frame_index
 from talkinghead.errors import RenderError, TalkingHeadError
 from talkinghead.motion import ARKIT52_CHANNELS, Motion
-from talkinghead.render.photo2d.avatar_renderer import AvatarRenderer, render_avatar_video
+from talkinghead.pipeline import render_video
+from talkinghead.render.photo2d.avatar_renderer import AvatarRenderer
 
 CH = {n: i for i, n in enumerate(ARKIT52_CHANNELS)}
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -166,7 +167,7 @@ def test_open_mouth_changes_the_mouth_region(avatar):
 def test_render_avatar_video(avatar, tmp_path):
     from talkinghead.sinks.mp4 import inspect_video
     motion = Motion(np.stack([row(jawOpen=0.5 * (k % 2)) for k in range(10)]), ARKIT52_CHANNELS, "arkit52")
-    out = render_avatar_video(motion, avatar, tmp_path / "a.mp4", np.zeros(6400, np.float32))
+    out = render_video(motion, tmp_path / "a.mp4", np.zeros(6400, np.float32), avatar=avatar)
     info = inspect_video(out)
     assert (info.width, info.height) == (512, 512) and info.n_frames == 10
 

@@ -109,14 +109,18 @@ class FaceFinder:
 
     def __init__(self):
         import mediapipe as mp
-        from talkinghead.rigs.facemesh import FaceMesh
-        self._detector = mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
+        from talkinghead.rigs.facemesh import FaceMesh, quiet_native_logs
+        self._quiet = quiet_native_logs
+        with quiet_native_logs():
+            self._detector = mp.solutions.face_detection.FaceDetection(model_selection=1,
+                                                                       min_detection_confidence=0.5)
         self._mesh = FaceMesh(static=True, max_faces=1)
 
     def boxes(self, rgb: np.ndarray) -> list[tuple[float, float, float, float]]:
         """Face boxes (x0, y0, x1, y1) in pixels."""
         h, w = rgb.shape[:2]
-        found = self._detector.process(np.ascontiguousarray(rgb)).detections or []
+        with self._quiet():
+            found = self._detector.process(np.ascontiguousarray(rgb)).detections or []
         out = []
         for d in found:
             b = d.location_data.relative_bounding_box

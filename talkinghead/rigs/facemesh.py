@@ -10,9 +10,33 @@ tracks between frames, which is faster and steadier).
 
 from __future__ import annotations
 
+import os
+import sys
+from contextlib import contextmanager
+from typing import Iterator
+
 import numpy as np
 
 from ..errors import TalkingHeadError
+
+
+@contextmanager
+def quiet_native_logs() -> Iterator[None]:
+    """Silence what MediaPipe's C++ side (TFLite, absl) prints straight to file descriptor 2.
+
+    Those start-up notes ("Created TensorFlow Lite XNNPACK delegate", feedback-manager warnings)
+    would break the one-line error contract of the CLI; Python-level errors still raise.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 class FaceMesh:
@@ -24,14 +48,16 @@ class FaceMesh:
         except ImportError as exc:  # pragma: no cover - mediapipe is a hard dependency
             raise TalkingHeadError(f"face landmarks need mediapipe: {exc}") from None
         self.max_faces = int(max_faces)
-        self._mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=static, max_num_faces=self.max_faces, refine_landmarks=True,
-            min_detection_confidence=min_confidence, min_tracking_confidence=min_confidence)
+        with quiet_native_logs():
+            self._mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=static, max_num_faces=self.max_faces, refine_landmarks=True,
+                min_detection_confidence=min_confidence, min_tracking_confidence=min_confidence)
 
     def faces(self, image: np.ndarray) -> list[np.ndarray]:
         """(478, 3) float32 pixel-scaled landmarks of every face found (at most `max_faces`)."""
         image = _check_image(image)
-        result = self._mesh.process(image)
+        with quiet_native_logs():
+            result = self._mesh.process(image)
         if not result.multi_face_landmarks:
             return []
         h, w = image.shape[:2]

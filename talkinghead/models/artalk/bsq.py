@@ -65,7 +65,7 @@ class MultiScaleBSQ(nn.Module):
         """BSQ of one scale: (quantised value, bits, normalised z)."""
         z = F.normalize(z, dim=-1)  # z / max(|z|, 1e-12)
         zhat = torch.where(z > 0, 1.0, -1.0).to(z.dtype) / math.sqrt(self.code_dim)
-        quantized = z + (zhat - z)  # straight-through form; not always bit-equal to zhat
+        quantized = z + (zhat - z).detach()  # straight-through; not always bit-equal to zhat
         return quantized, (quantized > 0).to(torch.uint8), z
 
     def aux_loss(self, z: Tensor, quantized: Tensor) -> Tensor:

@@ -9,7 +9,6 @@ DINet_five_Ref network for DH_live v1 checkpoints.
 from talkinghead.render.photo2d.dinet import DINetMini, load_dinet_mini
 from talkinghead.render.photo2d.pipeline import MiniRenderer, pingpong_index
 
-from talkinghead.render.photo2d.avatar_renderer import AvatarRenderer, render_avatar_video
+from talkinghead.render.photo2d.avatar_renderer import AvatarRenderer
 
-__all__ = ["DINetMini", "MiniRenderer", "load_dinet_mini", "pingpong_index", "AvatarRenderer",
-           "render_avatar_video"]
+__all__ = ["DINetMini", "MiniRenderer", "load_dinet_mini", "pingpong_index", "AvatarRenderer"]

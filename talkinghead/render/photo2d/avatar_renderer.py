@@ -247,26 +247,3 @@ def warp_window(window: np.ndarray, src: np.ndarray) -> np.ndarray:
 
 
 # -- to a file ------------------------------------------------------------------------------
-
-def render_avatar_video(motion: Motion, avatar="photo", out: str | Path = "out.mp4",
-                        audio: np.ndarray | None = None, progress: Callable[[int], None] | None = None,
-                        head_motion: bool | None = None) -> Path:
-    """Encode `motion` played by `avatar` ("photo", a prepared folder, or an Avatar) to an mp4,
-    with 16 kHz mono `audio` when given; frames stream straight into the encoder."""
-    from talkinghead.avatar.photo import resolve_avatar
-    from talkinghead.models.base import SAMPLE_RATE, frame_count
-    from talkinghead.sinks.mp4 import Mp4Writer
-    avatar = resolve_avatar(avatar)
-    out = Path(out)
-    if audio is not None and abs(frame_count(len(audio)) - len(motion)) > 1:
-        raise RenderError(f"motion has {len(motion)} frames but the audio needs {frame_count(len(audio))}")
-    per_frame = SAMPLE_RATE / motion.fps
-    renderer = AvatarRenderer(avatar, head_motion=head_motion)
-    with Mp4Writer(out, fps=motion.fps, size=(avatar.width, avatar.height), sample_rate=SAMPLE_RATE) as writer:
-        for k, frame in enumerate(renderer.frames(motion)):
-            writer.write_frame(frame)
-            if audio is not None:
-                writer.write_audio(audio[int(k * per_frame):int((k + 1) * per_frame)])
-            if progress:
-                progress(1)
-    return out
