@@ -176,7 +176,9 @@ def voices(engine: str = typer.Option("espeak", help="TTS engine")) -> None:
 def _mount_subcommands() -> None:
     """`talkinghead corpus ...` and `talkinghead train ...` live beside the code they drive."""
     from .corpus.cli import app as corpus_app
+    from .training.cli import app as train_app
     app.add_typer(corpus_app, name="corpus", help="Build training corpora (synthetic speech, real videos).")
+    app.add_typer(train_app, name="train", help="Train motion models (lstm, vae, ar) on corpora.")
 
 
 _mount_subcommands()

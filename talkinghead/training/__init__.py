@@ -5,7 +5,15 @@ DDP-aware loop), one module per model (`lstm`, `vae`, `ar`), `export` (safetenso
 model card, `load_shipped`) and `cli` (the `talkinghead train` commands).
 """
 
-from .export import load_export, load_shipped, read_export
-from .loop import TrainConfig, train
-
 __all__ = ["TrainConfig", "load_export", "load_shipped", "read_export", "train"]
+
+
+def __getattr__(name: str):
+    """Import torch-heavy parts on first use, so `talkinghead --help` starts fast."""
+    if name in ("load_export", "load_shipped", "read_export"):
+        from . import export
+        return getattr(export, name)
+    if name in ("TrainConfig", "train"):
+        from . import loop
+        return getattr(loop, name)
+    raise AttributeError(name)

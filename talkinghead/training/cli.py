@@ -21,8 +21,7 @@ from typing import Any, Optional
 
 import typer
 
-from .data import DataError, default_augment, load_clips, read_corpus
-from .loop import TrainConfig, is_main_process, train
+from .data import DataError  # torch-free: the command line stays quick to start
 
 app = typer.Typer(help="Train motion models on corpora (shard format v1).", no_args_is_help=True)
 
@@ -50,6 +49,7 @@ def read_config(config: str | None) -> dict[str, Any]:
 
 def split_config(kind: str, cfg: dict[str, Any], recipe_cls: type) -> tuple[TrainConfig, Any, dict]:
     """(TrainConfig, recipe, data options) from one flat dict; unknown keys fail loudly."""
+    from .loop import TrainConfig
     train_keys = {f.name for f in fields(TrainConfig)}
     recipe_keys = {f.name for f in fields(recipe_cls)}
     unknown = sorted(set(cfg) - train_keys - recipe_keys - set(DATA_KEYS))
@@ -65,6 +65,8 @@ def run(kind: str, data: list[Path], config: str | None, out: Path, steps: int |
         resume: bool, progress: bool = True) -> dict[str, Any]:
     """Load the corpora, train `kind`, export; returns the loop's result plus export paths."""
     from . import ar, export, lstm, vae
+    from .data import default_augment, load_clips, read_corpus
+    from .loop import is_main_process, train
     recipes = {"lstm": lstm.LSTMRecipe, "vae": vae.VAERecipe, "ar": ar.ARRecipe}
     tasks = {"lstm": lstm.LSTMTask, "vae": vae.VAETask, "ar": ar.ARTask}
     train_cfg, recipe, opts = split_config(kind, read_config(config), recipes[kind])
