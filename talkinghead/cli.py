@@ -53,8 +53,9 @@ def _model(name: str, checkpoint: Optional[Path], style: Optional[Path]):
 def speak(text: Optional[str] = typer.Argument(None, help="what to say (offline TTS)"),
           out: Path = typer.Option(Path("out.mp4"), "-o", "--out", help="output mp4"),
           audio: Optional[Path] = typer.Option(None, "--audio", help="animate this audio file instead of TTS"),
-          voice: str = typer.Option("en-us", help="TTS voice, e.g. en-us, en-gb, de, cmn, en-us+f3"),
+          voice: Optional[str] = typer.Option(None, help="TTS voice, e.g. en-us (default), en-gb, de, cmn, en-us+f3"),
           rate: int = typer.Option(175, help="TTS speaking rate in words per minute"),
+          engine: str = typer.Option("espeak", help="TTS engine: espeak (built in), flite or festival if installed"),
           model: str = typer.Option("phonetic", help=MODEL_HELP),
           checkpoint: Optional[Path] = typer.Option(None, help="model checkpoint on your disk"),
           flame: Optional[Path] = typer.Option(None, help="FLAME model file (generic_model.pkl or FLAME_with_eye.pt)"),
@@ -70,7 +71,7 @@ def speak(text: Optional[str] = typer.Argument(None, help="what to say (offline 
     if audio is not None:
         speech = pipeline.speech_from_file(audio, text)
     else:
-        speech = pipeline.speech_from_text(text, voice=voice, rate=rate)
+        speech = pipeline.speech_from_text(text, voice=voice, rate=rate, engine=engine)
     flame_rig = _flame(flame)
     motion = pipeline.predict_motion(speech, _model(model, checkpoint, style), flame_rig)
     if save_motion is not None:

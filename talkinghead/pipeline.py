@@ -34,7 +34,7 @@ class SpeechInput:
     phones: list[Phone] | None = None
 
 
-def speech_from_text(text: str, voice: str = "en-us", rate: int = 175,
+def speech_from_text(text: str, voice: str | None = None, rate: int = 175,
                      engine: str = "espeak") -> SpeechInput:
     """Offline TTS; keeps the synthesiser's own phone timings when it has them."""
     from .audio.tts import synthesize
@@ -156,7 +156,7 @@ def _frame_source(motion: Motion, size: int, backend: str, flame, avatar):
 
 
 def speak(text: str | None = None, *, audio: str | Path | np.ndarray | None = None,
-          out: str | Path = "out.mp4", voice: str = "en-us", rate: int = 175,
+          out: str | Path = "out.mp4", voice: str | None = None, rate: int = 175, engine: str = "espeak",
           model: MotionModel | str = "phonetic", save_motion: str | Path | None = None,
           size: int = 512, backend: str = "auto", flame: str | Path | None = None,
           avatar=None, progress: Callable[[int], None] | None = None) -> Motion:
@@ -164,7 +164,7 @@ def speak(text: str | None = None, *, audio: str | Path | np.ndarray | None = No
     if audio is None and not text:
         raise TalkingHeadError("nothing to say: give text or an audio file")
     if audio is None:
-        speech = speech_from_text(text, voice=voice, rate=rate)
+        speech = speech_from_text(text, voice=voice, rate=rate, engine=engine)
     elif isinstance(audio, np.ndarray):
         from .audio.io import check_audio
         speech = SpeechInput(check_audio(audio, SAMPLE_RATE), text)
