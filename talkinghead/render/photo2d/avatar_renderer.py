@@ -40,7 +40,11 @@ class AvatarRenderer:
     """Renders arkit52 motion on one avatar. `frames(motion)` yields RGB uint8 frames (H, W, 3)
     and is lazy, so it also works on an endless stream of 55-value rows."""
 
-    def __init__(self, avatar: Avatar, head_motion: bool | None = None, style: MouthStyle | None = None):
+    def __init__(self, avatar: Avatar, head_motion: bool | None = None, style: MouthStyle | None = None,
+                 mouth: str | Path | None = None):
+        """`mouth`: None (or "procedural") paints the procedural interior; "trained" uses the
+        avatar's own `renderer.safetensors` (`talkinghead train renderer`), "auto" uses it when
+        present; any other value is the path of such a file."""
         from talkinghead.rigs import load_rig
         rig = load_rig("arkit52")
         self.avatar = avatar
@@ -59,6 +63,10 @@ class AvatarRenderer:
         self.rest_gap = np.median(rest[:, self.lower[3:-3], 1] - rest[:, self.upper[3:-3], 1], axis=1)
         self.mouth_width = np.linalg.norm(rest[:, 61] - rest[:, 291], axis=-1)
         self.eyes = [(rig.groups[f"{s}_eye_upper"], rig.groups[f"{s}_eye_lower"]) for s in ("right", "left")]
+        self.neural = _neural_mouth(avatar, mouth)
+        if self.neural is not None:
+            from talkinghead.render.photo2d.neural_mouth import crop_size
+            self.crop_size = crop_size(avatar.landmarks)
 
     # -- geometry ----------------------------------------------------------------------------
 
@@ -124,7 +132,10 @@ class AvatarRenderer:
         src = backward_map(rest[tris] - offset, moved[tris] - offset, (y1 - y0, x1 - x0))
         if src is not None:
             out[y0:y1, x0:x1] = warp_window(source[y0:y1, x0:x1], src)
-        self._mouth(out, moved, values, i)
+        if self.neural is not None:
+            self.neural.paint(out, moved[:468], self.crop_size)
+        else:
+            self._mouth(out, moved, values, i)
         for upper, lower in self.eyes:
             paint_lid(out, source, rest[upper], moved[upper], rest[lower] - rest[upper])
         return out
@@ -148,6 +159,22 @@ class AvatarRenderer:
         sources = self.avatar.source_frames()
         for k, row in enumerate(rows):
             yield self.render(next(sources), row, k)
+
+
+def _neural_mouth(avatar: Avatar, mouth: str | Path | None):
+    """The trained mouth renderer asked for, or None for the procedural interior."""
+    if mouth is None or str(mouth) == "procedural":
+        return None
+    from talkinghead.render.photo2d.neural_mouth import NeuralMouth
+    own = avatar.path / "renderer.safetensors" if avatar.path is not None else None
+    if str(mouth) == "auto":
+        return NeuralMouth.load(own) if own is not None and own.is_file() else None
+    if str(mouth) == "trained":
+        if own is None or not own.is_file():
+            raise RenderError(f"avatar {avatar.path} has no trained mouth (renderer.safetensors); "
+                              "make one with `talkinghead train renderer`")
+        return NeuralMouth.load(own)
+    return NeuralMouth.load(Path(mouth))
 
 
 def paint_lid(out: np.ndarray, source: np.ndarray, rest_upper: np.ndarray, upper: np.ndarray,
