@@ -189,3 +189,58 @@ def test_torchrun_ddp_two_cpu_processes(corpus, tmp_path):
     assert [r["step"] for r in rows if r["split"] == "train"] == [1, 2, 3]
     assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 3
     assert isinstance(export.load_export(out / "lstm.safetensors"), LSTMMotionModel)
+
+
+# -- running feature normalisation (featnorm.py, LSTMRecipe.feature_norm) -------------------------
+
+def test_running_norm_streams_exactly_and_forgets_a_channel_offset():
+    from talkinghead.training.featnorm import FeatureNorm, normalize, prior_from_frames
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2000, 80)) * 2.0 - 3.0
+    cfg = prior_from_frames([x[:700], x[700:900]])
+    floored = np.maximum(x[:900], cfg.floor)
+    assert np.allclose(cfg.prior_mean, floored.mean(0)) and np.allclose(cfg.prior_std, floored.std(0))
+    whole = normalize(x, cfg)
+    state, cuts = cfg.start(), [0, 1, 7, 150, 151, 420, 999, 2000]
+    chunked = np.concatenate([state.feed(x[a:b]) for a, b in zip(cuts, cuts[1:])])
+    np.testing.assert_allclose(chunked, whole, atol=1e-5)
+    # A louder, differently coloured microphone: a per-bin offset the statistics absorb.
+    shifted = normalize(x + np.linspace(-4.0, 6.0, 80), cfg)
+    early, late = np.abs(shifted - whole)[:50].mean(), np.abs(shifted - whole)[-200:].mean()
+    assert late < 0.1 * early
+    assert np.isfinite(normalize(np.full((50, 80), -15.9), cfg)).all()   # digital silence, floored
+    with pytest.raises(CheckpointError):
+        FeatureNorm(prior_mean=[0.0] * 3)
+
+
+def test_lstm_with_feature_norm_exports_a_streaming_normalised_model(corpus, tmp_path):
+    from talkinghead.training.featnorm import NormalizedLSTMModel
+    config = json.dumps({"batch_size": 4, "window_steps": 16, "log_every": 1, "val_every": 100,
+                         "augment_copies": 0, "val_fraction": 0.2, "threads": 1, "feature_norm": "running"})
+    result = cli.run("lstm", [corpus], config, tmp_path, steps=3, resume=False, progress=False)
+    model = export.load_export(result["export"])
+    assert isinstance(model, NormalizedLSTMModel)
+    assert json.loads((tmp_path / "lstm.json").read_text())["feature_norm"]["mode"] == "running"
+    audio, _ = _utterance(np.random.default_rng(5), 2.0)
+    batch = model.predict(audio).values
+    stream = model.stream()
+    parts = [stream.feed(audio[i:i + 1000]) for i in range(0, len(audio), 1000)] + [stream.flush()]
+    np.testing.assert_allclose(np.concatenate(parts), batch, atol=1e-5)
+    plain = LSTMMotionModel(model.net, "v1").predict(audio).values   # same net, raw features
+    assert np.abs(plain - batch).max() > 1e-3
+    with pytest.raises(TalkingHeadError, match="feature_norm"):
+        cli.run("lstm", [corpus], '{"feature_norm": "global"}', tmp_path / "x", steps=1, resume=False,
+                progress=False)
+
+
+def test_augment_overrides_reach_the_augmenter_and_bad_names_fail():
+    from talkinghead.training.data import DataError, default_augment
+    quiet = default_augment(0, {"speed_p": 0.0, "pitch_p": 0.0, "reverb_p": 0.0, "noise_p": 0.0,
+                                "bandlimit_p": 0.0, "codec_p": 0.0, "gain_p": 1.0,
+                                "gain_db_range": [-6.0, -6.0]})
+    audio, motion = _utterance(np.random.default_rng(2), 1.0)
+    out, same = quiet(audio, motion)
+    np.testing.assert_allclose(out, audio * 10 ** (-6 / 20), atol=1e-6)
+    np.testing.assert_array_equal(same, motion)
+    with pytest.raises(DataError, match="unknown augment keys"):
+        default_augment(0, {"echo_p": 0.5})

@@ -71,6 +71,7 @@ class ARRecipe:
     style_heads: int = 4
     style_ffn: int = 128
     style_frames: int = 50
+    style_frames_max: int | None = None  # style excerpt length drawn per batch from [style_frames, this]
     max_flip: float = 0.30
     cond_dropout: float = 0.1
     vae: str | None = None  # path of an exported VAE (.safetensors); None: a fresh codec (tests)
@@ -213,8 +214,13 @@ class ARTask:
 
     def batch(self, rng: np.random.Generator) -> dict[str, Tensor]:
         b = audio_motion_windows(self.clips.train, rng, self.batch_size, self.cfg.window_frames,
-                                 self.recipe.style_frames)
+                                 self.style_length(rng))
         return {k: torch.from_numpy(v) for k, v in b.items()}
+
+    def style_length(self, rng: np.random.Generator) -> int:
+        """Frames of this batch's style excerpts: fixed, or drawn so the encoder sees many lengths."""
+        lo, hi = self.recipe.style_frames, self.recipe.style_frames_max
+        return lo if hi is None or hi <= lo else int(rng.integers(lo, hi + 1))
 
     @torch.no_grad()
     def validate(self, module: nn.Module) -> dict[str, float]:

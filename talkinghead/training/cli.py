@@ -6,7 +6,8 @@
     torchrun --nproc_per_node 4 -m talkinghead train lstm --data corpus/ --out runs/lstm
 
 `--config` is a JSON file (or inline JSON) whose keys are the loop's (TrainConfig), the
-trainer's recipe, or the data options (val_fraction, augment_copies, max_utterances); an unknown
+trainer's recipe, or the data options (val_fraction, augment_copies, max_utterances, augment: an
+object of `talkinghead.corpus.augment.AugmentConfig` fields to override); an unknown
 key is an error. `--resume` continues `OUT/checkpoint.pt`. When training ends the net is
 exported to `OUT/<trainer>.safetensors` + `.json` + `.md`.
 """
@@ -25,7 +26,7 @@ from .data import DataError  # torch-free: the command line stays quick to start
 
 app = typer.Typer(help="Train motion models on corpora (shard format v1).", no_args_is_help=True)
 
-DATA_KEYS = {"val_fraction": 0.05, "augment_copies": 2, "max_utterances": None}
+DATA_KEYS = {"val_fraction": 0.05, "augment_copies": 2, "max_utterances": None, "augment": None}
 DEFAULT_TRAIN = {
     "lstm": {"lr": 1e-3, "batch_size": 32},
     "vae": {"lr": 5e-4, "batch_size": 32},
@@ -73,7 +74,8 @@ def run(kind: str, data: list[Path], config: str | None, out: Path, steps: int |
     if steps is not None:
         train_cfg.steps = steps
     t0 = time.perf_counter()
-    augment = default_augment(train_cfg.seed) if kind != "vae" and opts["augment_copies"] else None
+    augment = (default_augment(train_cfg.seed, opts["augment"])
+               if kind != "vae" and opts["augment_copies"] else None)
     clips = load_clips(read_corpus(data), opts["val_fraction"], augment, opts["augment_copies"],
                        opts["max_utterances"])
     load_s = time.perf_counter() - t0
@@ -101,6 +103,8 @@ def export_meta(kind: str, task, train_cfg: TrainConfig, data: list[Path],
     from .export import lstm_meta
     if kind == "lstm":
         meta = lstm_meta(task.recipe.variant)
+        if task.norm is not None:
+            meta["feature_norm"] = task.norm.to_json()
     elif kind == "vae":
         meta = {"kind": "vae", "artalk_config": task.cfg.to_dict()}
     else:
@@ -127,3 +131,18 @@ def _command(kind: str):
 
 for _kind in ("lstm", "vae", "ar"):
     app.command(_kind)(_command(_kind))
+
+
+@app.command("renderer")
+def renderer_command(
+    avatar_dir: Path = typer.Argument(..., help="prepared avatar folder (talkinghead prepare)"),
+    video: Path = typer.Option(..., "--video", help="talking video of the same person (30-60 s, one face)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="run folder (default AVATAR_DIR/renderer_run)"),
+    config: Optional[str] = typer.Option(None, "--config", help="JSON file or inline JSON"),
+    steps: Optional[int] = typer.Option(None, "--steps", help="total optimiser steps (default 2000)"),
+    resume: bool = typer.Option(False, "--resume", help="continue OUT/checkpoint.pt"),
+) -> None:
+    """Train the avatar's own DINet_mini mouth; writes AVATAR_DIR/renderer.safetensors."""
+    from .renderer import train_renderer
+    result = train_renderer(avatar_dir, video, out, read_config(config), steps, resume)
+    typer.echo(json.dumps({k: result.get(k) for k in ("step", "wall_s", "val", "export")}, default=str))

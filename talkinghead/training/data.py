@@ -17,7 +17,7 @@ and machine, and an utterance never moves between train and validation when a co
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -148,11 +148,17 @@ def load_clips(utterances: Iterable[UtteranceLike], val_fraction: float = VAL_FR
 
 # -- augmentation ------------------------------------------------------------------------------
 
-def default_augment(seed: int = 0) -> Augment:
+def default_augment(seed: int = 0, overrides: dict[str, Any] | None = None) -> Augment:
     """The corpus package's augmenter (speed with motion resampled, pitch, reverb, noise, band
-    limits, codecs, gain), seeded: `augment(audio, motion) -> (audio, motion)`."""
-    from ..corpus.augment import Augmenter
-    return Augmenter(seed=seed)
+    limits, codecs, gain), seeded: `augment(audio, motion) -> (audio, motion)`. `overrides`
+    replaces fields of its AugmentConfig (e.g. {"reverb_p": 0.6}); an unknown name is an error."""
+    from ..corpus.augment import AugmentConfig, Augmenter
+    overrides = dict(overrides or {})
+    known = {f.name for f in fields(AugmentConfig)}
+    if set(overrides) - known:
+        raise DataError(f"unknown augment keys {sorted(set(overrides) - known)}; known: {sorted(known)}")
+    ranges = {k: tuple(v) for k, v in overrides.items() if isinstance(v, list)}  # JSON lists
+    return Augmenter(AugmentConfig(**{**overrides, **ranges}), seed=seed)
 
 
 # -- batches -----------------------------------------------------------------------------------

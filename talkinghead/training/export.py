@@ -77,6 +77,9 @@ def load_lstm(path: str | Path):
         raise CheckpointError(f"{path} is a {meta['kind']!r} export, not an LSTM")
     net = Audio2Feature(int(meta.get("out_dim", 55)))
     load_strict(net, state, str(path))
+    if meta.get("feature_norm"):  # our recipe's normalised front end (featnorm.py)
+        from .featnorm import FeatureNorm, NormalizedLSTMModel
+        return NormalizedLSTMModel(net, meta.get("variant", "v1"), FeatureNorm.from_json(meta["feature_norm"]))
     return LSTMMotionModel(net, meta.get("variant", "v1"))
 
 
@@ -155,3 +158,26 @@ def model_card(name: str, meta: dict[str, Any], notes: str = "") -> str:
     if notes:
         lines += ["", notes.strip()]
     return "\n".join(lines) + "\n"
+
+
+# -- the 55-channel AR generator as a MotionModel ("ar-arkit-*") ------------------------------
+
+def load_ar_arkit(path: str | Path, style_motion=None):
+    """An AR export trained on arkit52 -> ARArkitModel (kind "ar" from the trainer, or
+    "ar-arkit" as shipped); `style_motion` (Ts, 55) becomes the model's default style."""
+    from ..models.artalk.arkit import ARArkitModel
+    from ..models.artalk.config import ARTalkConfig
+    from .ar import build_ar
+    state, meta = read_export(path)
+    if meta["kind"] not in ("ar", "ar-arkit"):
+        raise CheckpointError(f"{path} is a {meta['kind']!r} export, not an arkit52 AR generator")
+    cfg = ARTalkConfig.from_dict(meta["artalk_config"])
+    if cfg.motion_dim != 55:
+        raise CheckpointError(f"{path} is a {cfg.motion_dim}-channel generator, not arkit52 (55)")
+    net = build_ar(cfg, int(meta["encoder_hidden"]), state["basic_vae.motion_mean"],
+                   state["basic_vae.motion_std"])
+    _load(net, state, path)
+    return ARArkitModel(net.eval(), style_motion)
+
+
+LOADERS["ar-arkit"] = load_ar_arkit

@@ -6,6 +6,11 @@ with `load_dhlive_lstm(path, "v1")`. Windows of `window_steps` steps start anywh
 with a zero LSTM state, as DH_live trains; output row i of a window is compared with motion
 frame start + i - delay.
 
+`feature_norm="running"` puts a causal per-bin mean/variance normaliser (featnorm.py) between
+the fbank and the network, its prior taken from the clean training clips; the export's JSON
+carries it and `load_export` rebuilds a `NormalizedLSTMModel`. DH_live's exact front end stays
+the default ("none").
+
 Loss: L1 on the 55 channels plus `velocity_weight` x L1 on their frame-to-frame differences
 (velocity keeps the mouth from lagging and smearing), both masked where a row has no target or
 a clip carries no head rotation.
@@ -21,7 +26,8 @@ import torch
 from torch import Tensor, nn
 
 from ..models.lstm import VARIANTS, Audio2Feature, LSTMMotionModel
-from .data import ARKIT_BLENDSHAPES, JAW_OPEN, ClipSet, pearson, sample_windows
+from .data import ARKIT_BLENDSHAPES, JAW_OPEN, ClipSet, DataError, pearson, sample_windows
+from .featnorm import MODES, FeatureNorm, NormalizedLSTMModel, normalize_pairs, prior_from_frames
 
 SECONDS_PER_STEP = 0.04
 
@@ -33,6 +39,11 @@ class LSTMRecipe:
     velocity_weight: float = 1.0
     init_seed: int = 0
     val_clips: int = 48  # held-aside clips scored at each validation (bounded time)
+    feature_norm: str = "none"  # "running": causal per-bin fbank normalisation (featnorm.py)
+
+    def __post_init__(self) -> None:
+        if self.feature_norm not in MODES:
+            raise DataError(f"feature_norm must be one of {list(MODES)}, got {self.feature_norm!r}")
 
 
 def masked_l1(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
@@ -66,6 +77,7 @@ class LSTMTask:
 
     def __init__(self, clips: ClipSet, recipe: LSTMRecipe, batch_size: int) -> None:
         self.clips, self.recipe, self.batch_size = clips, recipe, batch_size
+        self.norm = normalize_clips(clips) if recipe.feature_norm == "running" else None
         self.delay = VARIANTS[recipe.variant].delay
         torch.manual_seed(recipe.init_seed)
         self.module = LSTMObjective(Audio2Feature(out_dim=55), recipe.velocity_weight)
@@ -106,4 +118,15 @@ class LSTMTask:
 
     def motion_model(self) -> LSTMMotionModel:
         """The net being trained as a ready MotionModel (eval mode; shares the weights)."""
+        if self.norm is not None:
+            return NormalizedLSTMModel(self.module.net, self.recipe.variant, self.norm)
         return LSTMMotionModel(self.module.net, self.recipe.variant)
+
+
+def normalize_clips(clips: ClipSet) -> FeatureNorm:
+    """Prior from the clean training clips, then every clip (copies, validation) normalised in
+    place from a fresh state at its start, as a new inference stream would see it."""
+    norm = prior_from_frames(c.pairs for c in clips.train_clean)
+    for clip in [c for group in clips.train for c in group] + list(clips.val):
+        clip.pairs = normalize_pairs(clip.pairs, norm).astype(np.float16)
+    return norm
