@@ -157,3 +157,13 @@ def test_prepare_rejects_a_picture_without_a_face(tmp_path):
     done = run_cli("prepare", str(tmp_path / "noise.png"), "-o", str(tmp_path / "x"))
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert "face" in done.stderr
+
+
+@pytest.mark.parametrize("model", ["lstm-arkit", "ar-arkit-small"])
+def test_shipped_learned_models_run_from_the_cli(tmp_path, speech_wav, model):
+    out = tmp_path / "m.npz"
+    assert main(["motion", str(speech_wav), "--model", model, "-o", str(out)]) == 0
+    motion = Motion.load(out)
+    assert motion.rig == "arkit52" and len(motion) == int(np.ceil(sf.info(speech_wav).frames / 640))
+    jaw = motion.channel("jawOpen")
+    assert jaw[30:-30].max() > jaw[:15].max() + 0.1  # opens for speech more than in silence

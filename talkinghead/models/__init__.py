@@ -7,7 +7,8 @@ from pathlib import Path
 from ..errors import CheckpointError, TalkingHeadError
 from .base import FPS, SAMPLE_RATE, MotionModel, MotionStream, frame_count
 
-MODEL_NAMES = ("phonetic", "lstm-arkit", "dhlive-lstm", "artalk")
+MODEL_NAMES = ("phonetic", "lstm-arkit", "ar-arkit-small", "dhlive-lstm", "artalk")
+SHIPPED = ("lstm-arkit", "ar-arkit-small")
 
 
 def load_model(name: str = "phonetic", path: str | Path | None = None, **options) -> MotionModel:
@@ -15,15 +16,16 @@ def load_model(name: str = "phonetic", path: str | Path | None = None, **options
 
     - "phonetic": rules over phone timings (no weights); the default, best on real people so far.
     - "lstm-arkit": our DH_live-architecture LSTM trained on synthetic speech (shipped weights).
+    - "ar-arkit-small": ARTalk's architecture on arkit52, small config, 1-s windows (shipped weights).
     - "dhlive-lstm": DH_live's Audio2Feature from a user's checkpoint (`path`, e.g. lstm_model_epoch_325.pkl).
     - "artalk": ARTalk's BitwiseAR from a user's checkpoint (`path`, ARTalk_wav2vec.pt); options: style.
     """
     if name == "phonetic":
         from .phonetic import PhoneticModel
         return PhoneticModel(**options)
-    if name == "lstm-arkit":
+    if name in SHIPPED:
         from ..training.export import load_export, load_shipped
-        return load_export(path) if path is not None else load_shipped("lstm-arkit")
+        return load_export(path) if path is not None else load_shipped(name)
     if name in ("dhlive-lstm", "artalk") and path is None:
         raise CheckpointError(f"model {name!r} needs a checkpoint: pass path=... (--checkpoint)")
     if name == "dhlive-lstm":
