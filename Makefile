@@ -6,7 +6,8 @@ STAMP   := $(VENV)/.installed
 TORCH   := torch==2.13.0
 TEXT    ?= Hello! I am a talking head. I turn speech into facial motion, and motion into video.
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench install clean train-deps corpus
+HOURS   ?= 2
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -29,6 +30,13 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+
+# Optional, for training: more natural offline voices (Debian packages) for `corpus synth`.
+train-deps:
+	apt-get update -qq && apt-get install -y -qq flite festival festvox-kallpc16k festvox-us-slt-hts
+
+corpus: $(STAMP)
+	$(BIN)/talkinghead corpus synth -o corpus --hours $(HOURS) --workers 2
 
 clean:
 	rm -rf $(VENV) demo.mp4 .pytest_cache
