@@ -38,6 +38,16 @@ def _progress(total: int, what: str) -> Iterator:
         bar.close()
 
 
+def _output(path: Path) -> Path:
+    """Fail before the expensive work if the output cannot be written where asked."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise TalkingHeadError(f"cannot write {path}: folder {folder} does not exist")
+    if path.is_dir():
+        raise TalkingHeadError(f"cannot write {path}: it is a folder")
+    return path
+
+
 def _flame(path: Optional[Path]):
     from .pipeline import load_flame
     return load_flame(path) if path is not None else None
@@ -68,6 +78,7 @@ def speak(text: Optional[str] = typer.Argument(None, help="what to say (offline 
     from . import pipeline
     if audio is None and not text:
         raise TalkingHeadError("give TEXT to say or --audio FILE")
+    _output(out)
     if audio is not None:
         speech = pipeline.speech_from_file(audio, text)
     else:
@@ -92,6 +103,7 @@ def motion(audio: Path = typer.Argument(..., help="audio file (wav, flac, ogg, m
            style: Optional[Path] = typer.Option(None, help="ARTalk style motion file")) -> None:
     """Audio in, motion file out (values, channels, fps, rig, landmarks, jawOpen)."""
     from . import pipeline
+    _output(out)
     result = pipeline.predict_motion(pipeline.speech_from_file(audio, text),
                                      _model(model, checkpoint, style), _flame(flame))
     result.save(out)
@@ -109,6 +121,7 @@ def render(motion_file: Path = typer.Argument(..., metavar="MOTION", help="motio
     """Motion file (+ audio) in, video out."""
     from . import pipeline
     from .motion import Motion
+    _output(out)
     moving = Motion.load(motion_file)
     sound = pipeline.speech_from_file(audio).audio if audio is not None else None
     with _progress(len(moving), "render") as tick:

@@ -9,8 +9,10 @@ to ARKit CSV in the Live Link Face layout or to JSON.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -89,8 +91,9 @@ class Motion:
         clash = reserved & set(self.extras)
         if clash:
             raise MotionFileError(f"extras may not use reserved keys {sorted(clash)}")
-        np.savez_compressed(path, values=self.values, channels=np.array(self.channels),
-                            fps=np.float32(self.fps), rig=np.array(self.rig), **self.extras)
+        with _writing(path):
+            np.savez_compressed(path, values=self.values, channels=np.array(self.channels),
+                                fps=np.float32(self.fps), rig=np.array(self.rig), **self.extras)
 
     @classmethod
     def load(cls, path: str | Path) -> "Motion":
@@ -116,7 +119,8 @@ class Motion:
         """JSON with fps, rig, channel names and one list of numbers per frame."""
         doc = {"fps": self.fps, "rig": self.rig, "channels": list(self.channels),
                "frames": np.round(self.values, 6).tolist()}
-        Path(path).write_text(json.dumps(doc))
+        with _writing(path):
+            Path(path).write_text(json.dumps(doc))
 
     def to_arkit_csv(self, path: str | Path) -> None:
         """Live Link Face CSV: Timecode, BlendShapeCount, 52 shapes, head and eye rotations.
@@ -141,7 +145,17 @@ class Motion:
             numbers = np.concatenate([shapes[t], head[t], eyes[t]])
             rows.append(f"{_timecode(t, self.fps)},{len(numbers)},"
                         + ",".join(f"{x:.6f}" for x in numbers))
-        Path(path).write_text("\n".join(rows) + "\n")
+        with _writing(path):
+            Path(path).write_text("\n".join(rows) + "\n")
+
+
+@contextmanager
+def _writing(path: str | Path) -> Iterator[None]:
+    """Turn a failed write (missing folder, no permission, full disk) into a one-line error."""
+    try:
+        yield
+    except OSError as exc:
+        raise MotionFileError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _timecode(frame: int, fps: float) -> str:

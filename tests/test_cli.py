@@ -107,6 +107,8 @@ def test_render_and_export(tmp_path, spoken_video, speech_wav):
     (["speak", "hi", "--model", "artalk"], "needs a checkpoint"),
     (["speak", "hi", "--voice", "xx-nonexistent"], "voice"),
     (["eval", "preds", "--eval-dir", "nowhere"], "not found"),
+    (["speak", "hi", "-o", "no/such/folder/x.mp4"], "does not exist"),
+    (["speak", "hi", "-o", "."], "is a folder"),
 ])
 def test_bad_input_gives_one_line_error_and_nonzero_exit(tmp_path, args, message):
     done = subprocess.run([sys.executable, "-m", "talkinghead", *args], capture_output=True,

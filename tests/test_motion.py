@@ -82,3 +82,10 @@ def test_csv_needs_arkit_rig(tmp_path):
         m.to_arkit_csv(tmp_path / "x.csv")
     with pytest.raises(MotionFileError, match="no channel"):
         m.channel("jawOpen")
+
+
+def test_writing_into_a_missing_folder_is_a_one_line_error(tmp_path):
+    m = _motion(t=3)
+    for write, name in ((m.save, "m.npz"), (m.to_json, "m.json"), (m.to_arkit_csv, "m.csv")):
+        with pytest.raises(MotionFileError, match="cannot write"):
+            write(tmp_path / "missing" / name)
