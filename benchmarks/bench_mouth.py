@@ -67,3 +67,8 @@ def bench_neural_mouth(avatar_dir: str | None = None, frames: int = 100, threads
 
 if __name__ == "__main__":
     print(json.dumps(bench_neural_mouth(sys.argv[1] if len(sys.argv) > 1 else None), indent=1))
+
+
+def bench_mouth() -> dict:
+    """Entry point for `make bench`."""
+    return bench_neural_mouth()
