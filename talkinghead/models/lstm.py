@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from ..errors import AudioError, CheckpointError
+from ..checkpoints import check_state_dict
 from ..features.fbank import DHLiveFbankStream, FbankStream, check_samples, fbank, mini_fbank
 from ..motion import ARKIT52_CHANNELS, ARKIT_BLENDSHAPES, Motion
 from ..rigs.dhlive6 import DHLIVE6_CHANNELS
@@ -96,14 +97,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 def load_strict(net: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     """`load_state_dict(strict=True)` with a one-line CheckpointError naming every bad key."""
-    own = net.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    wrong = [f"{k} {tuple(state[k].shape)}!={tuple(v.shape)}" for k, v in own.items()
-             if k in state and state[k].shape != v.shape]
-    if missing or unexpected or wrong:
-        raise CheckpointError(f"checkpoint {source} does not fit Audio2Feature: "
-                              f"missing {missing}, unexpected {unexpected}, wrong shapes {wrong}")
+    check_state_dict(net.state_dict(), state, f"checkpoint {source} (Audio2Feature)")
     net.load_state_dict(state, strict=True)
 
 

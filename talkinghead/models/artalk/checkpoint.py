@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from ...errors import CheckpointError, MotionFileError
+from ...checkpoints import check_state_dict
 from .ar import BitwiseARModel
 from .config import ARTalkConfig
 from .model import ARTalkModel
@@ -90,15 +91,7 @@ def build_net(cfg: ARTalkConfig, state: dict[str, Tensor], pe_quirk: bool = True
     with torch.device("meta"):
         net = BitwiseARModel(cfg, pe_quirk=pe_quirk)
     expected = net.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise CheckpointError(f"ARTalk checkpoint does not match the model: {len(missing)} missing "
-                              f"{missing[:6]}, {len(unexpected)} unexpected {unexpected[:6]}")
-    bad = [f"{k} {tuple(v.shape)} != {tuple(expected[k].shape)}"
-           for k, v in state.items() if tuple(v.shape) != tuple(expected[k].shape)]
-    if bad:
-        raise CheckpointError(f"ARTalk checkpoint shapes differ: {bad[:4]}")
+    check_state_dict(expected, state, "ARTalk checkpoint")
     state = {k: v.to(expected[k].dtype) for k, v in state.items()}
     net.load_state_dict(state, strict=True, assign=True)
     return net.eval()

@@ -20,6 +20,7 @@ from torch import Tensor
 from transformers import Wav2Vec2Config, Wav2Vec2Model
 
 from ...errors import CheckpointError
+from ...checkpoints import check_state_dict
 
 XLSR_300M: dict = dict(
     vocab_size=32, hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
@@ -106,13 +107,5 @@ def _read_weights(path: Path) -> dict[str, Tensor]:
 
 
 def _load_strict(model: torch.nn.Module, state: dict[str, Tensor], what: str) -> None:
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise CheckpointError(f"{what}: missing {missing[:5]} ({len(missing)}), "
-                              f"unexpected {unexpected[:5]} ({len(unexpected)})")
-    bad = [k for k, v in state.items() if tuple(v.shape) != tuple(expected[k].shape)]
-    if bad:
-        raise CheckpointError(f"{what}: shape mismatch at {bad[:5]}")
+    check_state_dict(model.state_dict(), state, what)
     model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)

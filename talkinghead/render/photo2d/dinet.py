@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from talkinghead.errors import CheckpointError
+from talkinghead.checkpoints import check_state_dict
 
 MOUTH_H, MOUTH_W = 80, 112
 STYLE_DIM = 64
@@ -132,14 +133,7 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 def load_strict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> nn.Module:
     """Load with exact keys and shapes, naming what is missing, unexpected or mis-shaped."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    if missing or unexpected:
-        raise CheckpointError(f"{source}: missing keys {missing}, unexpected keys {unexpected}")
-    wrong = [f"{k} {tuple(state[k].shape)}!={tuple(v.shape)}" for k, v in own.items() if state[k].shape != v.shape]
-    if wrong:
-        raise CheckpointError(f"{source}: shape mismatch {wrong}")
+    check_state_dict(model.state_dict(), state, source)
     model.load_state_dict(state, strict=True)
     return model.eval()
 
