@@ -9,7 +9,8 @@ depend on the values, only on the sizes).
 from __future__ import annotations
 
 import json
-import time
+
+from timing import best_of
 
 SECONDS = 20.0
 
@@ -29,25 +30,16 @@ def _model():
     return ARArkitModel(net), "random (shipped config sizes)"
 
 
-def _best_of(fn, repeats: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def bench_ar_arkit() -> dict:
     import numpy as np
     import torch
     torch.set_num_threads(1)
     model, weights = _model()
     audio = (np.random.default_rng(0).standard_normal(int(SECONDS * 16000)) * 0.1).astype(np.float32)
-    whole = _best_of(lambda: model.predict(audio), repeats=2)
+    whole = best_of(lambda: model.predict(audio), repeats=2)
     window = audio[:model.window_samples]
     state = model.start()
-    one = _best_of(lambda: model.run_window(state, window), repeats=5)
+    one = best_of(lambda: model.run_window(state, window), repeats=5)
     result = {"weights": weights, "audio_s": SECONDS, "threads": 1,
               "s_per_audio_s": round(whole / SECONDS, 4), "realtime_factor": round(SECONDS / whole, 1),
               "window_s": model.window_samples / 16000, "window_compute_ms": round(one * 1000, 1),

@@ -15,6 +15,8 @@ import soundfile as sf
 from talkinghead.audio.io import load_audio, stream_audio
 from talkinghead.sinks.mp4 import Mp4Writer
 
+from timing import best_of
+
 AUDIO_SECONDS = 60.0
 SOURCE_RATE = 44100
 FRAMES, SIZE, FPS = 500, 512, 25
@@ -36,15 +38,6 @@ def _frame(i: int) -> np.ndarray:
     left = (5 * i) % (SIZE - 96)
     img[200:296, left:left + 96] = (240, 90, 30)
     return img
-
-
-def _best_of(fn, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def _write_sources(root: Path) -> dict[str, Path]:
@@ -80,8 +73,8 @@ def bench_io() -> dict:
         root = Path(tmp)
         paths = _write_sources(root)
         for ext, path in paths.items():
-            results[f"load_{ext}_x_realtime"] = AUDIO_SECONDS / _best_of(lambda p=path: load_audio(p))
-        results["stream_wav_x_realtime"] = AUDIO_SECONDS / _best_of(
+            results[f"load_{ext}_x_realtime"] = AUDIO_SECONDS / best_of(lambda p=path: load_audio(p))
+        results["stream_wav_x_realtime"] = AUDIO_SECONDS / best_of(
             lambda: sum(len(c) for c in stream_audio(paths["wav"], chunk_seconds=1.0)))
         results[f"mp4_{SIZE}px_fps_with_audio"] = _bench_writer(root, with_audio=True)
         results[f"mp4_{SIZE}px_fps_video_only"] = _bench_writer(root, with_audio=False)

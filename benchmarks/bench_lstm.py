@@ -12,20 +12,11 @@ import json
 import os
 import subprocess
 import sys
-import time
+
+from timing import best_of
 
 SECONDS = 20.0
 STEP = 640  # 40 ms at 16 kHz
-
-
-def _best_of(fn, repeats: int = 3) -> float:
-    """Fastest wall time of `repeats` runs: the least disturbed by other processes."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def _measure() -> dict:
@@ -51,24 +42,24 @@ def _measure() -> dict:
         for i in range(0, len(audio), STEP):
             stream.feed(audio[i:i + STEP])
 
-    wall = _best_of(fbank_run)
+    wall = best_of(fbank_run)
     result["fbank16k_stream_rtf"] = round(SECONDS / wall, 1)
     result["fbank16k_us_per_step"] = round(wall / steps * 1e6, 1)
     fast = _FastSteps(build_lstm_model("dhlive6", "v1").net)
     pair, state = np.zeros((1, 160), np.float32), _FastSteps.zero_state()
-    wall = _best_of(lambda: [fast.run(pair, state) for _ in range(steps)])
+    wall = best_of(lambda: [fast.run(pair, state) for _ in range(steps)])
     result["lstm_only_us_per_step"] = round(wall / steps * 1e6, 1)
     for head, variant in (("dhlive6", "v1"), ("dhlive6", "mini"), ("arkit52", "v1")):
         model = build_lstm_model(head, variant)
         key = f"{head}_{variant}"
-        wall = _best_of(lambda: stream_run(model))
+        wall = best_of(lambda: stream_run(model))
         result[f"{key}_stream_rtf"] = round(SECONDS / wall, 1)
         result[f"{key}_stream_us_per_step"] = round(wall / steps * 1e6, 1)
-        wall = _best_of(lambda: model.predict(audio))
+        wall = best_of(lambda: model.predict(audio))
         result[f"{key}_offline_rtf"] = round(SECONDS / wall, 1)
     model = build_lstm_model("dhlive6", "v1")
     feats = FbankStream(16000).feed(audio)
-    wall = _best_of(lambda: run_audio2feature(model.net, feats))
+    wall = best_of(lambda: run_audio2feature(model.net, feats))
     result["torch_audio2feature_offline_rtf_no_fbank"] = round(SECONDS / wall, 1)
     result["target_stream_rtf"] = 500
     result["load_average_1min"] = round(os.getloadavg()[0], 2)  # other processes on the machine

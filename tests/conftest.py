@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,6 +24,20 @@ def conformance_dir(shared_dir: Path) -> Path:
     if not path.is_dir():
         pytest.skip("../shared/conformance is absent")
     return path
+
+
+@pytest.fixture(scope="session")
+def dh(conformance_dir: Path) -> Path:
+    """The DH_live fixtures (../shared/conformance/dhlive)."""
+    path = conformance_dir / "dhlive"
+    if not path.is_dir():
+        pytest.skip("dhlive fixtures absent")
+    return path
+
+
+def max_err(a, b) -> float:
+    """Largest absolute difference, in float64 (for comparing against fixture tolerances)."""
+    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
 
 
 @pytest.fixture(scope="session")

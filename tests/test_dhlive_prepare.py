@@ -21,14 +21,6 @@ W, H = 360, 540
 
 
 @pytest.fixture(scope="module")
-def dh(conformance_dir):
-    path = conformance_dir / "dhlive"
-    if not path.is_dir():
-        pytest.skip("dhlive fixtures absent")
-    return path
-
-
-@pytest.fixture(scope="module")
 def fx(dh):
     return load_file(str(dh / "prep_fixture.safetensors"))
 

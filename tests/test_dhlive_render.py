@@ -23,14 +23,6 @@ FRAMES = (0, 3, 8)
 
 
 @pytest.fixture(scope="module")
-def dh(conformance_dir):
-    path = conformance_dir / "dhlive"
-    if not path.is_dir():
-        pytest.skip("dhlive fixtures absent")
-    return path
-
-
-@pytest.fixture(scope="module")
 def mesh(dh):
     return load_file(str(dh / "mesh_render_fixture.safetensors"))
 

@@ -15,12 +15,9 @@ from safetensors.numpy import load_file
 
 from talkinghead.errors import CheckpointError, MotionFileError
 from talkinghead.rigs.flame import FLAME_CHANNELS, FlameRig, flame_to_arkit52, rodrigues
+from conftest import max_err
 
 ATOL = 1e-6  # README: FLAME vertices atol 1e-6 (an independent float32 LBS was exact)
-
-
-def _max_err(a, b) -> float:
-    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
 
 
 @pytest.fixture(scope="module")
@@ -62,40 +59,40 @@ def test_channels_and_triangles(rig):
 
 def test_rodrigues(io):
     rot = rodrigues(torch.from_numpy(io["in.pose"].reshape(-1, 3))).reshape(3, 2, 3, 3)
-    assert _max_err(rot, io["dbg.rodrigues_pose"]) <= ATOL
+    assert max_err(rot, io["dbg.rodrigues_pose"]) <= ATOL
     assert torch.allclose(rodrigues(torch.zeros(1, 3))[0], torch.eye(3))
 
 
 def test_forward_vertices(rig, io):
     verts = rig.forward(io["in.shape"], io["in.expression"], io["in.pose"])
-    assert verts.shape == (3, 5023, 3) and _max_err(verts, io["out.verts"]) <= ATOL
+    assert verts.shape == (3, 5023, 3) and max_err(verts, io["out.verts"]) <= ATOL
 
 
 def test_eye_pose_and_jaw_only(rig, io):
     shape, exp = io["in.shape"][:1], io["in.expression"][:1]
     eyes = rig.forward(shape, exp, io["in.pose"][:1], io["in.eye_pose"][:1])
-    assert _max_err(eyes, io["out.verts_eyepose_f0"]) <= ATOL
+    assert max_err(eyes, io["out.verts_eyepose_f0"]) <= ATOL
     jaw = rig.forward(shape, exp, io["in.pose"][:1, 3:])
-    assert _max_err(jaw, io["out.verts_jaw_only_f0"]) <= ATOL
+    assert max_err(jaw, io["out.verts_jaw_only_f0"]) <= ATOL
 
 
 def test_landmarks(rig, io):
     verts = rig.forward(io["in.shape"], io["in.expression"], io["in.pose"])
-    assert _max_err(rig.landmarks(verts, "lmks70"), io["out.lmks70"]) <= ATOL
-    assert _max_err(rig.landmarks(verts, "dense105"), io["out.lmks_dense105"]) <= ATOL
+    assert max_err(rig.landmarks(verts, "lmks70"), io["out.lmks70"]) <= ATOL
+    assert max_err(rig.landmarks(verts, "dense105"), io["out.lmks_dense105"]) <= ATOL
     assert rig.landmark_indices.shape == (105,)
 
 
 def test_artalk_motion_path(rig, io):
     verts = rig.vertices(io["in.motion106"], io["in.shape"][:2])
-    assert _max_err(verts, io["out.get_flame_verts_global"]) <= ATOL
+    assert max_err(verts, io["out.get_flame_verts_global"]) <= ATOL
     no_global = rig.vertices(io["in.motion106"][1:], io["in.shape"][1], with_global=False)
-    assert _max_err(no_global, io["out.get_flame_verts_noglobal_f1"]) <= ATOL
+    assert max_err(no_global, io["out.get_flame_verts_noglobal_f1"]) <= ATOL
     long = rig.vertices(np.tile(io["in.motion106"], (70, 1)), np.tile(io["in.shape"][:2], (70, 1)))
     assert long.shape == (140, 5023, 3)  # more frames than one LBS block
-    assert _max_err(long[-2:], io["out.get_flame_verts_global"]) <= ATOL
+    assert max_err(long[-2:], io["out.get_flame_verts_global"]) <= ATOL
     neutral = rig.vertices(np.zeros((2, 106), np.float32))
-    assert _max_err(neutral[0], rig.v_template.numpy()) <= 1e-6
+    assert max_err(neutral[0], rig.v_template.numpy()) <= 1e-6
 
 
 def test_bad_inputs(rig, tmp_path):
@@ -160,8 +157,8 @@ def test_generic_model_pickle_without_chumpy(groups, io, tmp_path):
     np.savez(embedding, **groups["lmk_embeddings_mediapipe"])
     rig = FlameRig.from_file(path, mediapipe_embedding=embedding)
     verts = rig.forward(io["in.shape"], io["in.expression"], io["in.pose"])
-    assert _max_err(verts, io["out.verts"]) <= ATOL
-    assert _max_err(rig.landmarks(verts, "dense105"), io["out.lmks_dense105"]) <= ATOL
+    assert max_err(verts, io["out.verts"]) <= ATOL
+    assert max_err(rig.landmarks(verts, "dense105"), io["out.lmks_dense105"]) <= ATOL
     plain = FlameRig.from_file(path)
     with pytest.raises(CheckpointError, match="lmks70"):
         plain.landmarks(verts, "lmks70")
@@ -174,7 +171,7 @@ def test_generic_model_text_pickle(tmp_path):
     _write_generic_model(path, model, protocol=0)
     motion = np.random.default_rng(0).normal(0, 0.1, (3, 106)).astype(np.float32)
     loaded = FlameRig.from_file(path).vertices(motion)
-    assert _max_err(loaded, FlameRig(model).vertices(motion)) <= 1e-7
+    assert max_err(loaded, FlameRig(model).vertices(motion)) <= 1e-7
 
 
 def test_pt_file_holding_numpy_arrays(tmp_path):
@@ -184,7 +181,7 @@ def test_pt_file_holding_numpy_arrays(tmp_path):
     torch.save({"flame_model": model, "lmk_embeddings_mediapipe": mediapipe}, path)
     rig = FlameRig.from_file(path)
     motion = np.random.default_rng(1).normal(0, 0.1, (2, 106)).astype(np.float32)
-    assert _max_err(rig.vertices(motion), FlameRig(model).vertices(motion)) == 0.0
+    assert max_err(rig.vertices(motion), FlameRig(model).vertices(motion)) == 0.0
     assert np.array_equal(rig.landmark_indices, mediapipe["landmark_indices"])
 
 

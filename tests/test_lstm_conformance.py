@@ -19,12 +19,9 @@ from talkinghead.models.lstm import (Audio2Feature, V1FrameStream, audio2mouth, 
 from talkinghead.motion import ARKIT52_CHANNELS, ARKIT_BLENDSHAPES
 from talkinghead.rigs.dhlive6 import (DHLIVE6_CHANNELS, decode_bases, lip_gap, lip_gap_rates,
                                       lip_guard, pca_mouth_images, symmetrize_pca)
+from conftest import max_err
 
 ATOL = 1e-5  # README: LSTM atol 1e-5; fbank 1e-5 when kaldi-native-fbank itself is called
-
-
-def _max_err(a, b) -> float:
-    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
 
 
 @pytest.fixture(scope="module")
@@ -63,11 +60,11 @@ def test_fbank_16k_and_8k_match_fixture(fx):
     f16 = fbank(fx["samples_16k_float32"], 16000)
     f8 = mini_fbank(fx["wav_16k_int16"])
     assert f16.shape == f8.shape == (149, 80)  # never flushed: 149 frames ready for 3 s
-    assert _max_err(f16[:148], fx["fbank_16k"]) <= ATOL
-    assert _max_err(f8[:148], fx["fbank_8k"]) <= ATOL
-    assert _max_err(fbank(fx["samples_16k_float32"], 16000, flush=True),
+    assert max_err(f16[:148], fx["fbank_16k"]) <= ATOL
+    assert max_err(f8[:148], fx["fbank_8k"]) <= ATOL
+    assert max_err(fbank(fx["samples_16k_float32"], 16000, flush=True),
                     fx["fbank_16k_after_input_finished"]) <= ATOL
-    assert _max_err(fbank(fx["samples_8k_float32"], 8000, flush=True),
+    assert max_err(fbank(fx["samples_8k_float32"], 8000, flush=True),
                     fx["fbank_8k_after_input_finished"]) <= ATOL
 
 
@@ -108,19 +105,19 @@ def test_state_dict_layout(net):
 
 def test_offline_outputs_and_state(fx, net):
     y, h, c = run_audio2feature(net, fx["fbank_8k"])
-    assert _max_err(y, fx["a2f_out_8k"]) <= ATOL
-    assert _max_err(h, fx["a2f_hn_8k"]) <= ATOL
-    assert _max_err(c, fx["a2f_cn_8k"]) <= ATOL
+    assert max_err(y, fx["a2f_out_8k"]) <= ATOL
+    assert max_err(h, fx["a2f_hn_8k"]) <= ATOL
+    assert max_err(c, fx["a2f_cn_8k"]) <= ATOL
     y16, _, _ = run_audio2feature(net, fx["fbank_16k"])
-    assert _max_err(y16, fx["a2f_out_16k"]) <= ATOL
+    assert max_err(y16, fx["a2f_out_16k"]) <= ATOL
 
 
 def test_original_post_processing_and_delays(fx, net):
     mini = mini_offline(net, fx["wav_16k_int16"])
-    assert mini.shape == (69, 6) and _max_err(mini, fx["mini_bs_final"]) <= ATOL
-    assert _max_err(audio2mouth(net, fx["samples_16k_float32"]), fx["audio2mouth_16k"]) <= ATOL
+    assert mini.shape == (69, 6) and max_err(mini, fx["mini_bs_final"]) <= ATOL
+    assert max_err(audio2mouth(net, fx["samples_16k_float32"]), fx["audio2mouth_16k"]) <= ATOL
     v1 = v1_offline(net, fx["samples_16k_float32"])
-    assert v1.shape == (70, 6) and _max_err(v1, fx["a2f_out_16k"][4:]) <= ATOL
+    assert v1.shape == (70, 6) and max_err(v1, fx["a2f_out_16k"][4:]) <= ATOL
 
 
 def test_v1_frame_stream(fx, net):
@@ -130,12 +127,12 @@ def test_v1_frame_stream(fx, net):
     for k in range(75):
         outs.append(stream.step(x[640 * k:640 * (k + 1)]))
         pairs.append(stream.last_pair)
-    assert _max_err(pairs, fx["stream_fbank_pairs"]) <= ATOL
-    assert _max_err(outs, fx["stream_out"]) <= ATOL
-    assert _max_err(stream.h, fx["stream_h_final"]) <= ATOL
-    assert _max_err(stream.c, fx["stream_c_final"]) <= ATOL
+    assert max_err(pairs, fx["stream_fbank_pairs"]) <= ATOL
+    assert max_err(outs, fx["stream_out"]) <= ATOL
+    assert max_err(stream.h, fx["stream_h_final"]) <= ATOL
+    assert max_err(stream.c, fx["stream_c_final"]) <= ATOL
     y, _, _ = run_audio2feature(net, fx["stream_fbank_pairs"].reshape(150, 80))
-    assert _max_err(y, fx["stream_out"]) <= ATOL  # carrying the state is exact
+    assert max_err(y, fx["stream_out"]) <= ATOL  # carrying the state is exact
     with pytest.raises(AudioError):
         stream.step(np.zeros(320, np.float32))
 
@@ -156,7 +153,7 @@ def test_lip_guard(conformance_dir):
     bases = decode_bases(mesh["texture_rgba_as_uploaded_desktop"])
     assert np.array_equal(bases, mesh["basis_rgb_decoded_6x209x3"])
     rates = lip_gap_rates(bases)
-    assert _max_err(lip_gap(mesh["designed_bs"], rates), mesh["y_bias"]) <= 1e-9
+    assert max_err(lip_gap(mesh["designed_bs"], rates), mesh["y_bias"]) <= 1e-9
     assert np.array_equal(lip_guard(mesh["designed_bs"], rates), mesh["bs_after_guard"][:, :6])
 
 
@@ -179,7 +176,7 @@ def test_load_original_pickle_layout(tmp_path, fx, weights_path):
     assert model.rig == "dhlive6" and model.channels == DHLIVE6_CHANNELS
     assert model.variant.name == "mini" and model.variant.delay == 5
     y, _, _ = run_audio2feature(model.net, fx["fbank_8k"])
-    assert _max_err(y, fx["a2f_out_8k"]) <= ATOL
+    assert max_err(y, fx["a2f_out_8k"]) <= ATOL
 
 
 @pytest.mark.parametrize("damage", ["missing", "unexpected", "shape"])
@@ -223,7 +220,7 @@ def test_predict_is_delay_aligned_original(fx, v1_model):
     motion = v1_model.predict(x)
     assert motion.rig == "dhlive6" and motion.values.shape == (frame_count(len(x)), 6) == (75, 6)
     # frame k = network step k + 4 (the training delay), i.e. the original offline rows
-    assert _max_err(motion.values[:70], fx["a2f_out_16k"][4:]) <= ATOL
+    assert max_err(motion.values[:70], fx["a2f_out_16k"][4:]) <= ATOL
 
 
 def test_stream_in_any_chunks_equals_predict(fx, v1_model):
@@ -233,7 +230,7 @@ def test_stream_in_any_chunks_equals_predict(fx, v1_model):
         stream = v1_model.stream()
         parts = [stream.feed(x[i:i + chunk]) for i in range(0, len(x), chunk)]
         got = np.concatenate(parts + [stream.flush()])
-        assert got.shape == offline.shape and _max_err(got, offline) <= 1e-6
+        assert got.shape == offline.shape and max_err(got, offline) <= 1e-6
     with pytest.raises(AudioError):
         stream.feed(x[:640])
 
@@ -251,7 +248,7 @@ def test_mini_model_streams_close_to_original(fx, weights_path):
     motion = model.predict(fx["samples_16k_float32"])
     assert motion.values.shape == (75, 6)
     # the stream resamples with soxr instead of the whole-clip FFT: close, not bit-equal
-    assert _max_err(motion.values[:69], fx["mini_bs_final"]) <= 3e-3
+    assert max_err(motion.values[:69], fx["mini_bs_final"]) <= 3e-3
 
 
 def test_short_and_resampled_input(v1_model):
@@ -273,7 +270,7 @@ def test_arkit52_head_runs_and_streams(tmp_path, v1_model):
     assert shapes.min() >= 0.0 and shapes.max() <= 1.0
     stream = model.stream()
     parts = [stream.feed(audio[i:i + 640]) for i in range(0, len(audio), 640)]
-    assert _max_err(np.concatenate(parts + [stream.flush()]), motion.values) <= 1e-6
+    assert max_err(np.concatenate(parts + [stream.flush()]), motion.values) <= 1e-6
     # same trunk as a dhlive6 checkpoint, new head; the arkit52 state_dict reloads by shape
     grafted = v1_model.with_head("arkit52")
     for name, tensor in v1_model.net.state_dict().items():
@@ -283,4 +280,4 @@ def test_arkit52_head_runs_and_streams(tmp_path, v1_model):
     torch.save(grafted.net.state_dict(), path)
     reloaded = load_dhlive_lstm(path, variant="v1")
     assert reloaded.rig == "arkit52"
-    assert _max_err(reloaded.predict(audio).values, grafted.predict(audio).values) == 0.0
+    assert max_err(reloaded.predict(audio).values, grafted.predict(audio).values) == 0.0

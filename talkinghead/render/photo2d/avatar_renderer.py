@@ -17,7 +17,7 @@ Per output frame (avatar frame i: the photo, or the video's ping-pong frame):
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -27,7 +27,8 @@ import torch.nn.functional as F
 from talkinghead.avatar.store import Avatar
 from talkinghead.errors import RenderError
 from talkinghead.motion import ARKIT52_CHANNELS, ARKIT_BLENDSHAPES, Motion
-from talkinghead.render.photo2d.mouth import MouthStyle, lip_mask, mouth_style, paint_mouth, paint_seam
+from talkinghead.render.photo2d.mouth import (MouthStyle, lip_box, lip_mask, mouth_style, paint_mouth,
+                                              paint_seam)
 
 ABSOLUTE = ("jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthLowerDownLeft", "mouthLowerDownRight",
             "mouthUpperUpLeft", "mouthUpperUpRight", "mouthRollLower", "mouthRollUpper")
@@ -188,12 +189,10 @@ def paint_lid(out: np.ndarray, source: np.ndarray, rest_upper: np.ndarray, upper
     strength = float(np.clip(drop / (0.25 * open_px), 0.0, 1.0))
     lift = rest_upper - [0.0, 1.0]
     h, w = out.shape[:2]
-    pts = np.concatenate([lift, upper])
-    x0, y0 = np.maximum(np.floor(pts.min(axis=0)).astype(int) - 1, 0)
-    x1, y1 = np.minimum(np.ceil(pts.max(axis=0)).astype(int) + 2, [w, h])
-    if x1 <= x0 or y1 <= y0:
+    box = lip_box(lift, upper, (h, w))
+    if box is None:
         return
-    box = (int(x0), int(y0), int(x1), int(y1))
+    x0, y0, x1, y1 = box
     cover = lip_mask(lift, upper, (h, w), box) * strength
     above = np.round(rest_upper - [0.0, 0.45 * open_px + 1.0]).astype(int)
     skin = source[np.clip(above[:, 1], 0, h - 1), np.clip(above[:, 0], 0, w - 1)].astype(np.float32)

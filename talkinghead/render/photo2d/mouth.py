@@ -47,6 +47,17 @@ def mouth_style(reference: dict) -> MouthStyle:
     return MouthStyle(teeth=teeth, cavity=cavity, tongue=tongue)
 
 
+def lip_box(upper: np.ndarray, lower: np.ndarray, shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """Pixel box (x0, y0, x1, y1) around two lip contours, clipped to the image; None if empty."""
+    h, w = shape
+    pts = np.concatenate([upper, lower])
+    x0, y0 = np.maximum(np.floor(pts.min(axis=0)).astype(int) - 1, 0)
+    x1, y1 = np.minimum(np.ceil(pts.max(axis=0)).astype(int) + 2, [w, h])
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return int(x0), int(y0), int(x1), int(y1)
+
+
 def lip_mask(upper: np.ndarray, lower: np.ndarray, shape: tuple[int, int], box) -> np.ndarray:
     """Anti-aliased coverage (float32 0..1) of the inner-lip polygon inside `box` (x0, y0, x1, y1)."""
     x0, y0, x1, y1 = box
@@ -116,14 +127,11 @@ def paint_seam(image: np.ndarray, upper: np.ndarray, lower: np.ndarray, lip_rgb,
     if strength <= 0.0:
         return
     upper, lower = _stretch_corners(upper, 2.0), _stretch_corners(lower, 2.0)   # dark corners too
-    h, w = image.shape[:2]
-    pts = np.concatenate([upper, lower])
-    x0, y0 = np.maximum(np.floor(pts.min(axis=0)).astype(int) - 1, 0)
-    x1, y1 = np.minimum(np.ceil(pts.max(axis=0)).astype(int) + 2, [w, h])
-    if x1 <= x0 or y1 <= y0:
+    box = lip_box(upper, lower, image.shape[:2])
+    if box is None:
         return
-    box = (int(x0), int(y0), int(x1), int(y1))
-    cover = lip_mask(upper, lower, (h, w), box) * (0.6 * float(strength))
+    x0, y0, x1, y1 = box
+    cover = lip_mask(upper, lower, image.shape[:2], box) * (0.6 * float(strength))
     seam = np.asarray(lip_rgb, np.float32) * [0.6, 0.45, 0.45]
     patch = image[y0:y1, x0:x1].astype(np.float32)
     patch += (seam - patch) * cover[..., None]
@@ -145,14 +153,11 @@ def paint_mouth(image: np.ndarray, upper: np.ndarray, lower: np.ndarray, width: 
     """Blend the interior into `image` (H, W, 3 uint8, modified in place) inside the lips."""
     if alpha <= 0.0:
         return
-    h, w = image.shape[:2]
-    pts = np.concatenate([upper, lower])
-    x0, y0 = np.maximum(np.floor(pts.min(axis=0)).astype(int) - 1, 0)
-    x1, y1 = np.minimum(np.ceil(pts.max(axis=0)).astype(int) + 2, [w, h])
-    if x1 <= x0 or y1 <= y0:
+    box = lip_box(upper, lower, image.shape[:2])
+    if box is None:
         return
-    box = (int(x0), int(y0), int(x1), int(y1))
-    cover = lip_mask(upper, lower, (h, w), box) * float(alpha)
+    x0, y0, x1, y1 = box
+    cover = lip_mask(upper, lower, image.shape[:2], box) * float(alpha)
     if not cover.any():
         return
     inside = interior(upper, lower, box, width, jaw_drop, MouthStyle() if style is None else style)
