@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from skimage.data import astronaut
 
-from talkinghead.avatar.photo import prepare_avatar, prepare_image, resolve_avatar
+from talkinghead.avatar.photo import prepare_avatar, resolve_avatar
 from talkinghead.avatar.prepare import AvatarError
 from talkinghead.avatar.store import Avatar, export_dhlive, import_dhlive, read_frame_index
 from talkinghead.errors import RenderError, TalkingHeadError

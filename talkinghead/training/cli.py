@@ -18,11 +18,14 @@ import json
 import time
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
 from .data import DataError  # torch-free: the command line stays quick to start
+
+if TYPE_CHECKING:
+    from .loop import TrainConfig
 
 app = typer.Typer(help="Train motion models on corpora (shard format v1).", no_args_is_help=True)
 
