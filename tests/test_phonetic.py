@@ -258,3 +258,55 @@ def test_loudness_before_the_first_sample_is_silence():
     from talkinghead.models.phonetic.idle import loudness
     audio = np.r_[np.zeros(16000), 0.5 * np.ones(16000)].astype(np.float32)
     assert loudness(audio, 5, start=-5).max() == 0.0
+
+
+# -- acoustic opening cue (features/formants.py) ---------------------------------------------
+
+
+def _vowel(f1: float, f2: float, seconds: float = 0.5, f0: float = 120.0) -> np.ndarray:
+    """A glottal pulse train through two resonators: a vowel with known F1 and F2."""
+    from scipy.signal import lfilter
+    sr = 16000
+    src = np.zeros(int(seconds * sr))
+    src[::int(sr / f0)] = 1.0
+    for f, bw in ((f1, 80.0), (f2, 100.0)):
+        r, theta = np.exp(-np.pi * bw / sr), 2 * np.pi * f / sr
+        src = lfilter([1.0], [1.0, -2 * r * np.cos(theta), r * r], src)
+    return (0.3 * src / np.abs(src).max()).astype(np.float32)
+
+
+def test_f1_tracker_finds_the_first_formant():
+    from talkinghead.features.formants import frame_f1, periodicity
+    times = np.arange(5, 10) / 25
+    for f1, f2 in ((300.0, 2300.0), (700.0, 1200.0)):
+        est = frame_f1(_vowel(f1, f2), times)
+        assert np.all(np.abs(est - f1) < 0.2 * f1), (f1, est)   # LPC leans toward a harmonic
+    assert np.all(periodicity(_vowel(500.0, 1500.0), times) > 0.8)
+    noise = np.random.default_rng(0).normal(0, 0.1, 8000).astype(np.float32)
+    assert np.all(periodicity(noise, times) < 0.45)
+
+
+def test_f1_norm_is_causal_and_chunkable():
+    from talkinghead.features.formants import F1Norm
+    rng = np.random.default_rng(0)
+    f1 = rng.uniform(300, 800, 200)
+    voiced = rng.random(200) > 0.3
+    whole = F1Norm().zscore(f1, voiced, 200)
+    norm = F1Norm()
+    parts = [norm.zscore(f1[:70], voiced[:70], 70), norm.zscore(f1[70:], voiced[70:], 130)]
+    np.testing.assert_allclose(np.concatenate(parts), whole)
+    changed = f1.copy(); changed[150:] = 2000.0                 # the future does not leak back
+    np.testing.assert_allclose(F1Norm().zscore(changed, voiced, 200)[:150], whole[:150])
+
+
+def test_open_vowel_opens_the_jaw_more_than_a_close_one():
+    """Same phones, different sound: the acoustic cue must follow F1 (open "ah" vs close "ee")."""
+    model = PhoneticModel(idle=False)
+    phones = _phones("SIL:0.3 AH:1.0 SIL:0.3")
+    quiet = np.zeros(int(0.3 * 16000), np.float32)
+    jaw = {}
+    for name, (f1, f2) in {"ah": (750.0, 1200.0), "ee": (280.0, 2300.0)}.items():
+        audio = np.concatenate([quiet, _vowel(f1, f2, 0.5), _vowel(f1, f2, 0.5, f0=110.0), quiet])
+        jaw[name] = model.from_phones(phones, frame_count(len(audio)), audio).channel("jawOpen")
+    core = slice(int(0.5 * 25), int(1.2 * 25))
+    assert jaw["ah"][core].mean() > jaw["ee"][core].mean() + 0.05

@@ -6,9 +6,13 @@ viseme targets blended by dominance functions (coarticulation.py), sampled at 25
 ahead of the sound (`lead`: lips move before the sound they make), plus blinks and head motion
 (idle.py).
 
-With audio at hand, the jaw also follows a spectral cue (`formant_opening`: the first formant
-rises as the jaw opens), gated by loudness so that silence stays closed, and the mouth curves
-are smoothed by a small Gaussian.
+With audio at hand, the jaw also follows an acoustic cue (`opening_cue`): the first formant,
+tracked by LPC (features/formants.py) and z-scored by the speaker's own running statistics (F1
+rises as the jaw opens), weighted by a syllable-nucleus envelope (sonorant level relative to the
+surrounding 360 ms), gated by loudness so that silence stays closed; the mouth curves are then
+smoothed by a small Gaussian. The speaker statistics are causal (frame k uses the voiced frames
+before it, plus a prior), so batch and stream compute the same numbers; the stream carries them
+in `PhoneticStream.norm`.
 
 Streaming (`stream()`): audio is cut at pauses, or every `max_segment` seconds (2 s by default)
 when nobody pauses, and each piece is recognised as soon as it is complete. A frame is final
@@ -27,6 +31,7 @@ import numpy as np
 
 from ...errors import AlignmentError, AudioError
 from ...motion import ARKIT52_CHANNELS, Motion
+from ...features.formants import F1Norm, VOICED, band_level, frame_f1, periodicity
 from ..base import FPS, SAMPLE_RATE, frame_count
 from . import align as aligner
 from .coarticulation import SUPPORT, Target, blend, closure_share, frame_times, targets
@@ -37,7 +42,11 @@ LEAD = 0.04           # seconds the mouth runs ahead of the audio
 STREAM_SEGMENT = 2.0   # longest piece the stream waits for before decoding
 MAX_HOLD = 0.45        # seconds: a "phone" held longer is a steady noise, not speech; rest after it
 SMOOTH = 1.5           # frames: Gaussian smoothing of the mouth curves (muscles are not instant)
-FORMANT_GAIN = 0.8     # jawOpen added at the highest spectral opening cue (see `formant_opening`)
+FORMANT_GAIN = 0.8     # jawOpen added per 4 units of the opening cue (see `opening_cue`)
+CUE = "f1"             # "f1": LPC first formant x syllable envelope; "centroid": the older cue
+NUCLEUS_BAND = (300.0, 1200.0)   # Hz: sonorant energy of the F1 region (nasal murmur lies below)
+NUCLEUS_SPAN = 4       # frames each side of the local mean level (a syllable is ~200 ms)
+NUCLEUS_DB = 10.0      # dB above the local mean that doubles the cue (typical syllable depth)
 JAW_SCALE = 0.75       # conversational speech opens the jaw well short of ARKit's maximum (1.0)
 _PAD = int(np.ceil(3 * SMOOTH))
 _KERNEL = np.exp(-0.5 * (np.arange(-_PAD, _PAD + 1) / SMOOTH) ** 2)
@@ -86,13 +95,13 @@ class PhoneticModel:
 
     def _frames(self, tgs: list[Target], start: int, n: int, head: HeadMotion,
                 audio: np.ndarray | None, phones: list[Phone] | None = None,
-                audio_offset: int = 0) -> np.ndarray:
+                audio_offset: int = 0, norm: "F1Norm | None" = None) -> np.ndarray:
         """Frames start..start+n-1: mouth from targets (+ audio), eyes and head from idle."""
         values = np.zeros((n, len(self.channels)), np.float32)
         if n == 0:
             return values
         first = start - round(audio_offset * FPS / SAMPLE_RATE)   # frame index within `audio`
-        values[:, self._mouth_cols] = self._mouth_curves(tgs, start, n, audio, first)
+        values[:, self._mouth_cols] = self._mouth_curves(tgs, start, n, audio, first, norm)
         if self.idle:
             blink = blink_curve(n, self.seed, FPS, start)
             values[:, self.channels.index("eyeBlinkLeft")] = blink
@@ -104,15 +113,21 @@ class PhoneticModel:
         return values
 
     def _mouth_curves(self, tgs: list[Target], start: int, n: int, audio: np.ndarray | None,
-                      first: int) -> np.ndarray:
-        """Blend targets on frames widened by the smoothing pad, add the formant term, smooth."""
+                      first: int, norm: "F1Norm | None" = None) -> np.ndarray:
+        """Blend targets on frames widened by the smoothing pad, add the formant term, smooth.
+
+        `norm` holds the speaker statistics of frames before start - _PAD (a stream's state);
+        None = a fresh one, right for a batch call from frame 0.
+        """
         raw = blend(tgs, frame_times(n + 2 * _PAD, FPS, self.lead, start - _PAD), self._mouth)
         if audio is not None and FORMANT_GAIN:
             # Gated by loudness, not by phones: it also opens the mouth where the recogniser
             # missed a vowel, and keeps it shut in real silence.
             wide = n + 2 * _PAD
             voiced = np.clip((loudness(audio, wide, first - _PAD) - 0.2) / 0.2, 0.0, 1.0)
-            cue = (formant_opening(audio, wide, first - _PAD, self.lead) + 2.0) / 4.0   # 0..1
+            if norm is None:
+                norm = F1Norm(start - _PAD)
+            cue = (opening_cue(audio, wide, first - _PAD, self.lead, norm, n) + 2.0) / 4.0
             raw[:, self._mouth.index("jawOpen")] += FORMANT_GAIN * voiced * cue
         smooth = np.stack([np.convolve(raw[:, c], _KERNEL, mode="valid") for c in range(raw.shape[1])], 1)
         # Smoothing must not fill in a p/b/m: where closures dominate, keep the sharp curve.
@@ -137,6 +152,7 @@ class PhoneticStream:
         self.model = model
         self.segmenter = aligner.Segmenter(max_segment=max_segment)
         self.head = HeadMotion(model.seed)
+        self.norm = F1Norm(-_PAD)   # speaker statistics of the frames already passed
         self.buffer = np.zeros(0, np.float32)   # audio from sample `offset` on
         self.offset = 0
         self.total = 0            # samples received
@@ -179,7 +195,7 @@ class PhoneticStream:
     def _emit(self, upto: int) -> np.ndarray:
         n = max(0, upto - self.emitted)
         values = self.model._frames(self.targets, self.emitted, n, self.head, self.buffer,
-                                    audio_offset=self.offset)
+                                    audio_offset=self.offset, norm=self.norm)
         self.emitted += n
         self._trim()
         return values
@@ -189,7 +205,7 @@ class PhoneticStream:
         t_next = (self.emitted - _PAD) / FPS + self.model.lead
         self.targets = [t for t in self.targets if t.centre + t.hold + SUPPORT >= t_next]
         keep_from = min(self.decoded - round(aligner.CONTEXT * SAMPLE_RATE),
-                        round(((self.emitted - _PAD) / FPS - 0.1) * SAMPLE_RATE))
+                        round(((self.emitted - _PAD - NUCLEUS_SPAN) / FPS - 0.1) * SAMPLE_RATE))
         drop = max(0, keep_from - self.offset)
         drop -= drop % SAMPLE_RATE   # whole seconds, so frame centres stay on the sample grid
         if drop > 0:
@@ -280,3 +296,27 @@ def formant_opening(audio: np.ndarray, n_frames: int, start: int = 0, lead: floa
     power = np.abs(np.fft.rfft(frames * np.hanning(win), n=nfft, axis=1))[:, band] ** 2 + 1e-10
     centroid = (power * freqs[band]).sum(axis=1) / power.sum(axis=1)
     return np.clip((centroid - 480.0) / 150.0, -2.0, 2.0)
+
+
+def opening_cue(audio: np.ndarray, n_frames: int, start: int, lead: float, norm: F1Norm,
+                commit: int | None = None) -> np.ndarray:
+    """Per-frame jaw-opening cue from the sound, about -2..2 (see `CUE`); frames start.. of `audio`.
+
+    "f1": the speaker-normalised first formant (F1 rises as the jaw opens), weighted by how far
+    the frame stands above the local sonorant level: syllable nuclei, where the vowel's opening
+    is reached, count double; consonant dips and weak reduced vowels count little. Loudness
+    alone is a poor cue (nasals are loud with closed lips), but relative to its neighbourhood it
+    says where the vowels are. `norm` is advanced by the first `commit` frames (all by default).
+    """
+    if CUE == "centroid":
+        return formant_opening(audio, n_frames, start, lead)
+    times = (start + np.arange(n_frames)) / FPS + lead
+    f1 = frame_f1(audio, times)
+    voiced = periodicity(audio, times) > VOICED
+    z = norm.zscore(f1, voiced, n_frames if commit is None else commit)
+    z = np.where(np.isfinite(z), np.clip(z, -2.0, 2.0), 0.0)
+    span = np.arange(start - NUCLEUS_SPAN, start + n_frames + NUCLEUS_SPAN) / FPS + lead
+    level = band_level(audio, span, NUCLEUS_BAND)
+    local = np.convolve(level, np.ones(2 * NUCLEUS_SPAN + 1) / (2 * NUCLEUS_SPAN + 1), mode="valid")
+    nucleus = np.clip((level[NUCLEUS_SPAN:len(level) - NUCLEUS_SPAN] - local) / NUCLEUS_DB, -1.0, 1.0)
+    return np.clip(z * (1.0 + nucleus), -2.0, 2.0)

@@ -5,7 +5,9 @@ blendshape weights) and a coarticulation profile: how strongly and how far it pu
 toward its target (`DOMINANCE`). Poses are written so that `jawOpen` alone carries the mouth
 opening and the other shapes only shape it: closure (mouthClose, mouthPress) on bilabials,
 rounding (mouthFunnel, mouthPucker) on rounded vowels, lower lip to teeth (mouthRollLower) on
-f/v. Silence is the closed mouth at rest (every weight zero).
+f/v. mouthFunnel flares the lips apart (on the arkit52 rig it opens the inner-lip gap by about a
+third of jawOpen's), so it is strong only on the open rounded vowel (O); the narrow rounded
+sounds (oo, w, r, sh) get their rounding from mouthPucker, which purses without opening. Silence is the closed mouth at rest (every weight zero).
 
 Phones come in ARPAbet (pocketsphinx, cmudict) or as espeak-ng mnemonics (TTS). Espeak symbols
 are first reduced to an ARPAbet look-alike (stress, length, tone and secondary marks dropped),
@@ -40,14 +42,14 @@ VISEME_POSES: dict[str, dict[str, float]] = {
     "TH": _pose(jawOpen=0.14, tongueOut=0.35),
     "DD": _pose(jawOpen=0.14, mouthStretch=0.05),
     "kk": _pose(jawOpen=0.18),
-    "CH": _pose(jawOpen=0.1, mouthFunnel=0.4, mouthPucker=0.15, mouthShrugUpper=0.1),
+    "CH": _pose(jawOpen=0.1, mouthFunnel=0.2, mouthPucker=0.15, mouthShrugUpper=0.1),
     "SS": _pose(jawOpen=0.06, mouthStretch=0.2, mouthSmile=0.1),
-    "RR": _pose(jawOpen=0.14, mouthPucker=0.3, mouthFunnel=0.2),
+    "RR": _pose(jawOpen=0.14, mouthPucker=0.3, mouthFunnel=0.1),
     "aa": _pose(jawOpen=0.6, mouthLowerDown=0.2, mouthUpperUp=0.05),
     "E": _pose(jawOpen=0.4, mouthStretch=0.2, mouthLowerDown=0.1),
     "I": _pose(jawOpen=0.22, mouthStretch=0.3, mouthSmile=0.15),
     "O": _pose(jawOpen=0.38, mouthFunnel=0.5, mouthPucker=0.3),
-    "U": _pose(jawOpen=0.14, mouthPucker=0.6, mouthFunnel=0.3),
+    "U": _pose(jawOpen=0.14, mouthPucker=0.6, mouthFunnel=0.1),
 }
 
 # ARPAbet phone -> (viseme, jawOpen override for vowels or None).
