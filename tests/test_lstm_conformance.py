@@ -10,10 +10,12 @@ import torch
 from safetensors.numpy import load_file
 
 from talkinghead.errors import AudioError, CheckpointError
-from talkinghead.features.fbank import (FbankStream, fbank, from_int16, mini_fbank, mini_samples,
-                                        resample_8k, to_int16)
+from talkinghead.features.fbank import (DHLiveFbankStream, FbankStream, NumpyFbankStream,
+                                        check_samples, fbank, from_int16, mel_weights, mini_fbank,
+                                        mini_samples, resample_8k, to_int16)
 from talkinghead.models.base import MotionModel, MotionStream, frame_count
-from talkinghead.models.lstm import (Audio2Feature, V1FrameStream, audio2mouth, build_lstm_model,
+from talkinghead.models.lstm import (Audio2Feature, V1FrameStream, _FastSteps, audio2mouth,
+                                     build_lstm_model,
                                      load_dhlive_lstm, mini_offline, read_state_dict,
                                      run_audio2feature, v1_offline)
 from talkinghead.motion import ARKIT52_CHANNELS, ARKIT_BLENDSHAPES
@@ -281,3 +283,118 @@ def test_arkit52_head_runs_and_streams(tmp_path, v1_model):
     reloaded = load_dhlive_lstm(path, variant="v1")
     assert reloaded.rig == "arkit52"
     assert max_err(reloaded.predict(audio).values, grafted.predict(audio).values) == 0.0
+
+
+# -- the fast streaming path (numpy filterbank, _FastSteps) -------------------------------------
+
+FBANK_ATOL = 2e-3  # README: a reimplemented filterbank vs kaldi-native-fbank
+
+
+@pytest.mark.parametrize("rate", [16000, 8000])
+def test_numpy_fbank_matches_kaldi(fx, rate):
+    x = fx["samples_16k_float32"] if rate == 16000 else fx["samples_8k_float32"]
+    key = "fbank_16k" if rate == 16000 else "fbank_8k"
+    frames = NumpyFbankStream(rate).feed(x)
+    assert frames.shape == (149, 80) and frames.dtype == np.float32
+    assert max_err(frames[:148], fx[key]) <= FBANK_ATOL
+    assert np.abs(frames[:148] - fx[key]).mean() <= 1e-4
+    stream = NumpyFbankStream(rate)
+    flushed = np.concatenate([stream.feed(x), stream.flush()])
+    assert flushed.shape == (150, 80)
+    assert max_err(flushed, fx[f"{key}_after_input_finished"]) <= FBANK_ATOL
+    rng = np.random.default_rng(rate)
+    noise = (rng.standard_normal(2 * rate) * 0.1).astype(np.float32)
+    noise[rate // 2:rate] *= 1e-4  # a near-silent stretch, where float32 kaldi rounds most
+    got, want = NumpyFbankStream(rate).feed(noise), fbank(noise, rate)
+    assert got.shape == want.shape and max_err(got, want) <= FBANK_ATOL
+    assert np.array_equal(NumpyFbankStream(rate).feed(np.zeros(rate, np.float32)),
+                          fbank(np.zeros(rate, np.float32), rate))  # the log floor
+
+
+@pytest.mark.parametrize("rate", [16000, 8000])
+def test_numpy_fbank_any_chunking_is_bit_equal(fx, rate):
+    x = fx["samples_16k_float32"] if rate == 16000 else fx["samples_8k_float32"]
+    whole = NumpyFbankStream(rate).feed(x)
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        stream, parts, i = NumpyFbankStream(rate), [], 0
+        while i < len(x):
+            n = int(rng.integers(1, 3000))
+            parts.append(stream.feed(x[i:i + n]))
+            i += n
+        assert np.array_equal(np.concatenate(parts), whole)
+    stream = NumpyFbankStream(rate)
+    stream.feed(x[:100])
+    stream.flush()
+    with pytest.raises(AudioError):
+        stream.feed(x[:100])
+
+
+@pytest.mark.parametrize("rate", [16000, 8000])
+def test_mel_gather_equals_the_matrix(rate):
+    stream = NumpyFbankStream(rate)
+    assert stream.band is not None  # the gathered segment sums are what the stream uses
+    idx, weights, starts = stream.band
+    spec = np.random.default_rng(0).random((3, stream.n_fft + 2)) ** 4  # squared re, im
+    gathered = np.add.reduceat(np.take(spec, idx, axis=1) * weights, starts, axis=1)
+    dense = (spec[:, 0:stream.n_fft:2] + spec[:, 1:stream.n_fft:2]) @ stream.mel
+    assert np.allclose(gathered, dense, rtol=1e-12, atol=0)
+    mel = mel_weights(rate, stream.n_fft)
+    assert mel.shape == (stream.n_fft // 2, 80) and mel[0].max() == 0 and mel.max() <= 1.0
+    # triangles overlap their neighbours only: every FFT bin feeds at most two mel bins
+    assert (mel > 0).sum(axis=1).max() == 2
+
+
+def test_check_samples_finds_every_non_finite_value():
+    for n in (5, 640, 4096, 5000):
+        x = np.zeros(n, np.float32)
+        x[:] = 3e38  # huge but finite: no overflow may make it look infinite
+        assert check_samples(x) is not None
+        for bad in (np.nan, np.inf, -np.inf):
+            for pos in (0, n // 2, n - 1):
+                y = x.copy()
+                y[pos] = bad
+                with pytest.raises(AudioError, match="NaN or infinity"):
+                    check_samples(y)
+    with pytest.raises(AudioError):
+        check_samples(np.zeros(3, np.int16))
+
+
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+@pytest.mark.parametrize("head", ["dhlive6", "arkit52"])
+def test_fast_steps_match_the_module(net, backend, head):
+    module = net if head == "dhlive6" else build_lstm_model(head).net
+    pairs = (np.random.default_rng(3).standard_normal((20, 160)) * 3).astype(np.float32)
+    y, h, c = run_audio2feature(module, pairs.reshape(40, 80))
+    fast = _FastSteps(module, backend)
+    steps = np.stack([fast.step(p).copy() for p in pairs])
+    assert max_err(steps, y) <= 1e-6
+    state = fast.state
+    assert max_err(state[:2], h[:, 0]) <= 1e-6 and max_err(state[2:], c[:, 0]) <= 1e-6
+    fast.state = _FastSteps.zero_state()  # setting the state restarts the stream exactly
+    again = np.concatenate([fast.run(pairs[:9]), fast.run(pairs[9:12]),
+                            np.stack([fast.step_frames(p[:80], p[80:]).copy() for p in pairs[12:]])])
+    assert max_err(again, y) <= 1e-6  # torch's loop (>= 8 steps), the per-step calls, mixed
+
+
+def test_stream_fast_path_equals_any_chunking(v1_model):
+    audio = (np.random.default_rng(4).standard_normal(16000) * 0.2).astype(np.float32)
+    offline = v1_model.predict(audio).values
+    for chunk in (640, 320, 960, 1280, 7):
+        stream = v1_model.stream()
+        parts = [stream.feed(audio[i:i + chunk]) for i in range(0, len(audio), chunk)]
+        assert max_err(np.concatenate(parts + [stream.flush()]), offline) <= 1e-6
+    with pytest.raises(AudioError):
+        DHLiveFbankStream(16000, engine="torch")
+
+
+def test_mini_stream_any_chunking_equals_predict():
+    """The 8 kHz path: soxr hands the filterbank 1-3 frames per chunk (fast and general paths)."""
+    model = build_lstm_model("dhlive6", "mini")
+    audio = (np.random.default_rng(5).standard_normal(24000) * 0.2).astype(np.float32)
+    offline = model.predict(audio).values
+    for chunk in (640, 333, 2000):
+        stream = model.stream()
+        parts = [stream.feed(audio[i:i + chunk]) for i in range(0, len(audio), chunk)]
+        got = np.concatenate(parts + [stream.flush()])
+        assert got.shape == offline.shape and max_err(got, offline) <= 1e-6
