@@ -132,6 +132,7 @@ def render_video(motion: Motion, out: str | Path, audio: np.ndarray | None = Non
             raise MotionFileError(f"motion has {len(motion)} frames but the audio needs {expected}"
                                   f" ({len(audio) / SAMPLE_RATE:.2f} s at {motion.fps:g} fps)")
     frames, frame_size = _frame_source(motion, size, backend, flame, avatar)
+    frames = prefetched(frames)
     samples_per_frame = SAMPLE_RATE / motion.fps
     with Mp4Writer(out, fps=motion.fps, size=frame_size, sample_rate=SAMPLE_RATE) as writer:
         for i, frame in enumerate(frames):
@@ -141,6 +142,53 @@ def render_video(motion: Motion, out: str | Path, audio: np.ndarray | None = Non
             if progress:
                 progress(1)
     return out
+
+
+def prefetched(items: Iterator, depth: int = 8) -> Iterator:
+    """`items`, produced by a worker thread at most `depth` ahead of the consumer.
+
+    Rendering (GL or numpy, which release the GIL while they rasterise) then overlaps the H.264
+    encoder, which releases it too. The generator runs entirely in the worker, so a GL context
+    it creates is current in the thread that uses it. An exception in the producer is re-raised
+    here; a consumer that stops early releases the worker.
+    """
+    import queue
+    import threading
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    done, stop = object(), threading.Event()
+
+    def offer(entry: tuple) -> bool:
+        """Put `entry` unless the consumer has gone; False once it has."""
+        while not stop.is_set():
+            try:
+                buffer.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not offer((item, None)):
+                    return
+            offer((done, None))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            offer((done, exc))
+
+    worker = threading.Thread(target=produce, name="talkinghead-frames", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = buffer.get()
+            if error is not None:
+                raise error
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _frame_source(motion: Motion, size: int, backend: str, flame, avatar):

@@ -181,3 +181,43 @@ def test_reading_bad_files(tmp_path):
     junk.write_text("not a video\n" * 20)
     with pytest.raises(RenderError, match="not a readable video"):
         list(read_frames(junk))
+
+
+# -- frames rendered ahead of the encoder (pipeline.prefetched) ---------------------------------
+
+def test_prefetched_keeps_order_and_runs_in_one_worker_thread():
+    import threading
+    from talkinghead.pipeline import prefetched
+    threads = set()
+
+    def frames():
+        for i in range(50):
+            threads.add(threading.get_ident())
+            yield i
+
+    assert list(prefetched(frames(), depth=3)) == list(range(50))
+    assert len(threads) == 1 and threading.get_ident() not in threads  # GL context stays put
+
+
+def test_prefetched_reraises_the_producers_error():
+    from talkinghead.pipeline import prefetched
+
+    def frames():
+        yield 1
+        raise RenderError("renderer lost its context")
+
+    out = []
+    with pytest.raises(RenderError, match="lost its context"):
+        for item in prefetched(frames()):
+            out.append(item)
+    assert out == [1]
+
+
+def test_prefetched_consumer_stopping_early_releases_the_worker():
+    import threading
+    from talkinghead.pipeline import prefetched
+    before = threading.active_count()
+    gen = prefetched(iter(range(10_000)), depth=2)   # the worker blocks on a full queue
+    assert next(gen) == 0
+    gen.close()                                      # must not hang
+    assert threading.active_count() == before

@@ -310,3 +310,17 @@ def test_open_vowel_opens_the_jaw_more_than_a_close_one():
         jaw[name] = model.from_phones(phones, frame_count(len(audio)), audio).channel("jawOpen")
     core = slice(int(0.5 * 25), int(1.2 * 25))
     assert jaw["ah"][core].mean() > jaw["ee"][core].mean() + 0.05
+
+
+def test_acoustic_analyses_run_in_blocks_with_the_same_numbers(monkeypatch):
+    """Long inputs are analysed BLOCK times at a time (bounded memory); results must not change."""
+    from talkinghead.features import formants
+    audio = np.concatenate([_vowel(600.0, 1700.0, 1.0), _vowel(350.0, 2100.0, 1.0)])
+    times = np.arange(45) / 25
+    whole = [formants.frame_f1(audio, times), formants.periodicity(audio, times),
+             formants.band_level(audio, times, (300.0, 1200.0))]
+    monkeypatch.setattr(formants, "BLOCK", 7)
+    blocked = [formants.frame_f1(audio, times), formants.periodicity(audio, times),
+               formants.band_level(audio, times, (300.0, 1200.0))]
+    for a, b in zip(whole, blocked):
+        np.testing.assert_array_equal(a, b)
