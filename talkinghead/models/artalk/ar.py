@@ -39,16 +39,28 @@ STYLE_GUIDANCE = 1.1  # style_tok = 1.1 * s - 0.1 * null
 
 @dataclass
 class LayerCache:
-    """One block's keys/values: the previous-window tokens and the current tokens so far."""
+    """One block's keys/values for a window: [previous-window tokens ; current tokens so far].
 
-    prev: tuple[Tensor, Tensor] | None = None
-    k: Tensor | None = None
-    v: Tensor | None = None
+    The buffers hold `capacity` tokens (all of them) from the first append on, so each scale
+    writes its own keys in place and attention reads a view: no copy of the past per scale.
+    """
 
-    def extend(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        self.k = k if self.k is None else torch.cat([self.k, k], dim=2)
-        self.v = v if self.v is None else torch.cat([self.v, v], dim=2)
-        return self.k, self.v
+    capacity: int
+    keys: Tensor | None = None
+    values: Tensor | None = None
+    length: int = 0
+
+    def append(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Add (B, H, n, d) keys/values; return views of everything cached so far."""
+        if self.keys is None:
+            B, H, _, d = k.shape
+            self.keys = k.new_empty(B, H, self.capacity, d)
+            self.values = v.new_empty(B, H, self.capacity, d)
+        end = self.length + k.shape[2]
+        self.keys[:, :, self.length:end] = k
+        self.values[:, :, self.length:end] = v
+        self.length = end
+        return self.keys[:, :, :end], self.values[:, :, :end]
 
 
 class ModifiedSelfAttention(nn.Module):
@@ -81,12 +93,12 @@ class ModifiedSelfAttention(nn.Module):
         k, v = self.keys_values(h)
         if cache is None:
             pk, pv = self.keys_values(prev)
+            k, v = torch.cat([pk, k], 2), torch.cat([pv, v], 2)
         else:
-            if cache.prev is None:
-                cache.prev = self.keys_values(prev)
-            (pk, pv), (k, v) = cache.prev, cache.extend(k, v)
-        o = F.scaled_dot_product_attention(q, torch.cat([pk, k], 2), torch.cat([pv, v], 2),
-                                           attn_mask=mask, scale=1.0)
+            if cache.length == 0:
+                cache.append(*self.keys_values(prev))
+            k, v = cache.append(k, v)
+        o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=1.0)
         B, _, L, _ = o.shape
         return self.proj(o.transpose(1, 2).reshape(B, L, -1))
 
@@ -103,9 +115,11 @@ class AdaLNSelfAttnBlock(nn.Module):
         self.ln = nn.LayerNorm(dim, eps=1e-6, elementwise_affine=False)
 
     def forward(self, x: Tensor, cond: Tensor, prev: Tensor, mask: Tensor | None,
-                cache: LayerCache | None = None) -> Tensor:
+                cache: LayerCache | None = None, mod: Tensor | None = None) -> Tensor:
+        """`mod` = self.ada_lin(cond) when the caller has it already (see `decode_bits`)."""
         B, L, D = x.shape
-        gamma1, gamma2, scale1, scale2, shift1, shift2 = self.ada_lin(cond).view(B, L, 6, D).unbind(2)
+        mod = self.ada_lin(cond) if mod is None else mod
+        gamma1, gamma2, scale1, scale2, shift1, shift2 = mod.view(B, L, 6, D).unbind(2)
         x = x + self.attn(self.ln(x) * (1 + scale1) + shift1, prev, mask, cache) * gamma1
         return x + self.ffn(self.ln(x) * (1 + scale2) + shift2) * gamma2
 
@@ -116,9 +130,10 @@ class AdaLNBeforeHead(nn.Module):
         self.ada_lin = nn.Sequential(nn.SiLU(), nn.Linear(cond_dim, 2 * dim))
         self.ln = nn.LayerNorm(dim, eps=1e-6, elementwise_affine=False)
 
-    def forward(self, x: Tensor, cond: Tensor) -> Tensor:
+    def forward(self, x: Tensor, cond: Tensor, mod: Tensor | None = None) -> Tensor:
         B, L, D = x.shape
-        scale, shift = self.ada_lin(cond).view(B, L, 2, D).unbind(2)
+        mod = self.ada_lin(cond) if mod is None else mod
+        scale, shift = mod.view(B, L, 2, D).unbind(2)
         return self.ln(x) * (1 + scale) + shift
 
 
@@ -228,13 +243,27 @@ class BitwiseARModel(nn.Module):
         return torch.cat([style_tok, self.vqfeat_embed(feats)], dim=1)
 
     def logits(self, x: Tensor, cond: Tensor, prev: Tensor, mask: Tensor | None,
-               caches: list[LayerCache] | None = None, trace: list | None = None) -> Tensor:
-        """Tokens (B, n, E) with positions added -> logits (B, n, 2C)."""
+               caches: list[LayerCache] | None = None, trace: list | None = None,
+               mods: list[Tensor] | None = None) -> Tensor:
+        """Tokens (B, n, E) with positions added -> logits (B, n, 2C).
+
+        `mods`: the AdaLN modulations of these tokens, one per block and one for the head
+        (`modulations`), when computed once for the whole window."""
+        mods = mods or [None] * (len(self.attn_blocks) + 1)
         for i, block in enumerate(self.attn_blocks):
-            x = block(x, cond, prev, mask, None if caches is None else caches[i])
+            x = block(x, cond, prev, mask, None if caches is None else caches[i], mods[i])
             if trace is not None:
                 trace.append(x)
-        return self.logits_head(self.cond_logits_head(x, cond))
+        return self.logits_head(self.cond_logits_head(x, cond, mods[-1]))
+
+    def modulations(self, cond: Tensor) -> list[Tensor]:
+        """Every block's and the head's AdaLN modulation (B, L, k E) of a window's condition.
+
+        They depend on the audio alone, not on the bits being decoded, and their weights
+        (audio_dim x 6 E per block) are the largest of the transformer: decoding scale by
+        scale, computing them once per window instead of once per scale saves reading ~40% of
+        the weights at every later scale, which is what small-token steps are bound by."""
+        return [b.ada_lin(cond) for b in self.attn_blocks] + [self.cond_logits_head.ada_lin(cond)]
 
     def teacher_forced(self, audio_features: Tensor, style_tok: Tensor, prev_bits: Tensor,
                        target_bits: Tensor, trace: list | None = None) -> Tensor:
@@ -264,13 +293,15 @@ class BitwiseARModel(nn.Module):
                 logits = self.logits(x, cond[:, :n], prev, mask)
                 bits = greedy_bits(logits)
             return bits, logits
-        caches = [LayerCache() for _ in self.attn_blocks]
+        caches = [LayerCache(n_prev + offsets[-1] + pns[-1]) for _ in self.attn_blocks]
+        mods = self.modulations(cond[:, :offsets[-1] + pns[-1]])
         bits_parts, logit_parts = [], []
         for step, pn in enumerate(pns):
             span = slice(offsets[step], offsets[step] + pn)
             bits = torch.cat(bits_parts, dim=1) if bits_parts else None
             x = self.token_inputs(style_tok, bits, step)[:, span] + lvl_pos[:, span]
-            logit_parts.append(self.logits(x, cond[:, span], prev, None, caches))
+            logit_parts.append(self.logits(x, cond[:, span], prev, None, caches,
+                                           mods=[m[:, span] for m in mods]))
             bits_parts.append(greedy_bits(logit_parts[-1]))
         return torch.cat(bits_parts, dim=1), torch.cat(logit_parts, dim=1)
 
