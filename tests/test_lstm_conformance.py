@@ -73,13 +73,18 @@ def test_fbank_16k_and_8k_match_fixture(fx):
 @pytest.mark.parametrize("rate", [16000, 8000])
 def test_fbank_streaming_equals_offline(fx, rate):
     x = fx["samples_16k_float32"] if rate == 16000 else fx["samples_8k_float32"]
-    rng = np.random.default_rng(rate)
-    stream, parts, i = FbankStream(rate), [], 0
+    chunked = _feed_in_random_chunks(FbankStream(rate), x, np.random.default_rng(rate), 900)
+    assert np.array_equal(chunked, fbank(x, rate))
+
+
+def _feed_in_random_chunks(stream, x: np.ndarray, rng: np.random.Generator, longest: int) -> np.ndarray:
+    """Every frame a filterbank stream returns for `x` fed in chunks of 1..longest samples."""
+    parts, i = [], 0
     while i < len(x):
-        n = int(rng.integers(1, 900))
+        n = int(rng.integers(1, longest))
         parts.append(stream.feed(x[i:i + n]))
         i += n
-    assert np.array_equal(np.concatenate(parts), fbank(x, rate))
+    return np.concatenate(parts)
 
 
 def test_fbank_rejects_bad_input():
@@ -316,13 +321,8 @@ def test_numpy_fbank_any_chunking_is_bit_equal(fx, rate):
     x = fx["samples_16k_float32"] if rate == 16000 else fx["samples_8k_float32"]
     whole = NumpyFbankStream(rate).feed(x)
     for seed in range(3):
-        rng = np.random.default_rng(seed)
-        stream, parts, i = NumpyFbankStream(rate), [], 0
-        while i < len(x):
-            n = int(rng.integers(1, 3000))
-            parts.append(stream.feed(x[i:i + n]))
-            i += n
-        assert np.array_equal(np.concatenate(parts), whole)
+        chunked = _feed_in_random_chunks(NumpyFbankStream(rate), x, np.random.default_rng(seed), 3000)
+        assert np.array_equal(chunked, whole)
     stream = NumpyFbankStream(rate)
     stream.feed(x[:100])
     stream.flush()
