@@ -23,7 +23,8 @@ from .errors import TalkingHeadError
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Make faces talk: text or audio -> facial motion -> video.")
 
-MODEL_HELP = "motion model: phonetic (built in), dhlive-lstm or artalk (with --checkpoint)"
+MODEL_HELP = ("motion model: phonetic (built in), acoustic (no phone recognition: any language, "
+              "low latency), lstm-arkit, ar-arkit-small (shipped), dhlive-lstm or artalk (with --checkpoint)")
 AVATAR_HELP = "play the motion on a real face: 'photo' (built-in) or a folder from `talkinghead prepare`"
 
 

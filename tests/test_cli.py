@@ -87,6 +87,13 @@ def test_motion_npz_carries_landmarks_and_jaw(tmp_path, speech_wav):
         assert str(data["rig"]) == "arkit52"
 
 
+def test_motion_with_the_acoustic_model_moves_the_jaw(tmp_path, speech_wav):
+    out = tmp_path / "a.npz"
+    assert main(["motion", str(speech_wav), "--model", "acoustic", "-o", str(out)]) == 0
+    with np.load(out) as data:
+        assert data["jawOpen"].max() > 0.1 and data["jawOpen"].std() > 0.02
+
+
 def test_render_and_export(tmp_path, spoken_video, speech_wav):
     _, motion_file = spoken_video
     out = tmp_path / "again.mp4"

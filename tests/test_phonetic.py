@@ -324,3 +324,53 @@ def test_acoustic_analyses_run_in_blocks_with_the_same_numbers(monkeypatch):
                formants.band_level(audio, times, (300.0, 1200.0))]
     for a, b in zip(whole, blocked):
         np.testing.assert_array_equal(a, b)
+
+
+# -- without recognition: the "acoustic" model ---------------------------------------------------
+
+def _speechlike(seconds_each: float = 0.5) -> np.ndarray:
+    """Vowels of different openness with pauses between them (16 kHz)."""
+    quiet = np.zeros(int(0.3 * 16000), np.float32)
+    parts = [quiet]
+    for f1, f2 in ((750.0, 1200.0), (300.0, 2300.0), (600.0, 1000.0)):
+        parts += [_vowel(f1, f2, seconds_each), quiet]
+    return np.concatenate(parts)
+
+
+def test_acoustic_model_never_runs_the_recogniser(monkeypatch):
+    from talkinghead.models import load_model
+    from talkinghead.models.phonetic import align
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the acoustic model must not recognise phones")
+
+    monkeypatch.setattr(align, "recognize", refuse)
+    monkeypatch.setattr(align, "recognize_words", refuse)
+    model = load_model("acoustic")
+    audio = _speechlike()
+    jaw = model.predict(audio).channel("jawOpen")
+    stream = model.stream()
+    streamed = np.concatenate([stream.feed(audio[i:i + 1000]) for i in range(0, len(audio), 1000)]
+                              + [stream.flush()])
+    assert streamed.shape == (frame_count(len(audio)), len(ARKIT52_CHANNELS))
+    t = np.arange(len(jaw)) / 25
+    assert jaw[t < 0.2].max() < 0.05                           # silence: closed
+    assert jaw[(t > 0.4) & (t < 0.7)].mean() > jaw[(t > 1.2) & (t < 1.5)].mean() + 0.05  # ah > ee
+
+
+def test_acoustic_stream_equals_batch_with_bounded_latency():
+    from talkinghead.models.phonetic.model import ACOUSTIC_LATENCY
+    model = PhoneticModel(recognize=False)
+    audio = _speechlike()
+    batch = model.predict(audio).values
+    rng = np.random.default_rng(3)
+    stream, parts, fed = model.stream(), [], 0
+    while fed < len(audio):
+        n = int(rng.integers(50, 2000))
+        parts.append(stream.feed(audio[fed:fed + n]))
+        fed = min(fed + n, len(audio))
+        emitted = sum(len(p) for p in parts)
+        # every frame whose audio (plus the cue's look-ahead) has arrived is out
+        assert emitted >= int((fed / 16000 - ACOUSTIC_LATENCY) * 25) - 1
+    parts.append(stream.flush())
+    np.testing.assert_array_equal(np.concatenate(parts), batch)

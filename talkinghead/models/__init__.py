@@ -7,7 +7,7 @@ from pathlib import Path
 from ..errors import CheckpointError, TalkingHeadError
 from .base import FPS, SAMPLE_RATE, MotionModel, MotionStream, frame_count
 
-MODEL_NAMES = ("phonetic", "lstm-arkit", "ar-arkit-small", "dhlive-lstm", "artalk")
+MODEL_NAMES = ("phonetic", "acoustic", "lstm-arkit", "ar-arkit-small", "dhlive-lstm", "artalk")
 SHIPPED = ("lstm-arkit", "ar-arkit-small")
 
 
@@ -15,6 +15,8 @@ def load_model(name: str = "phonetic", path: str | Path | None = None, **options
     """Build a motion model by name.
 
     - "phonetic": rules over phone timings (no weights); the default, best on real people so far.
+    - "acoustic": the phonetic model without phone recognition: the jaw follows its acoustic
+      (first-formant) cue alone; any language, low latency (0.45 s), ~40x cheaper.
     - "lstm-arkit": our DH_live-architecture LSTM trained on synthetic speech (shipped weights).
     - "ar-arkit-small": ARTalk's architecture on arkit52, small config, 1-s windows (shipped weights).
     - "dhlive-lstm": DH_live's Audio2Feature from a user's checkpoint (`path`, e.g. lstm_model_epoch_325.pkl).
@@ -23,6 +25,9 @@ def load_model(name: str = "phonetic", path: str | Path | None = None, **options
     if name == "phonetic":
         from .phonetic import PhoneticModel
         return PhoneticModel(**options)
+    if name == "acoustic":
+        from .phonetic import PhoneticModel
+        return PhoneticModel(recognize=False, **options)
     if name in SHIPPED:
         from ..training.export import load_export, load_shipped
         return load_export(path) if path is not None else load_shipped(name)

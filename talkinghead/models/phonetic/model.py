@@ -17,12 +17,18 @@ in `PhoneticStream.norm`.
 Streaming (`stream()`): audio is cut at pauses, or every `max_segment` seconds (2 s by default)
 when nobody pauses, and each piece is recognised as soon as it is complete. A frame is final
 once every phone that can reach it is known: `SUPPORT` (0.3 s) plus the smoothing pad (0.2 s)
-minus `lead` before the end of the last decoded piece. Latency is therefore at most
-max_segment + 0.46 s of audio with the defaults (about 2.5 s), plus decoding time, and less
-whenever the speaker pauses. Documented difference to `predict`: a forced cut (no pause within
+plus `lead` (its phones are sampled that far ahead) before the end of the last decoded piece.
+Latency is therefore at most max_segment + 0.54 s of audio with the defaults (about 2.5 s),
+plus decoding time, and less whenever the speaker pauses. Documented difference to `predict`: a forced cut (no pause within
 max_segment) decodes the two sides separately (with 0.5 s of left context), so phones near it
 may differ. With cuts only at pauses, or with `stream(max_segment=MAX_SEGMENT)`, stream and
 batch agree exactly. The stream always recognises (text alignment needs the whole clip).
+
+Without recognition (`recognize=False`, the model named "acoustic"): no phones unless the caller
+gives them, so the mouth follows the acoustic cue alone (jaw only: no lip rounding or p/b/m
+closures). It works for any language, costs about 20 ms per second of audio instead of the
+recogniser's ~0.8 s, and streams with ACOUSTIC_LATENCY (0.45 s) of latency; stream and batch agree
+exactly. On the dev set it scores about as well as the recognising model did before its F1 cue.
 """
 
 from __future__ import annotations
@@ -49,6 +55,10 @@ NUCLEUS_SPAN = 4       # frames each side of the local mean level (a syllable is
 NUCLEUS_DB = 10.0      # dB above the local mean that doubles the cue (typical syllable depth)
 JAW_SCALE = 0.75       # conversational speech opens the jaw well short of ARKit's maximum (1.0)
 _PAD = int(np.ceil(3 * SMOOTH))
+# Audio a frame's acoustic cue reads beyond its own time: the syllable window, plus the widest
+# analysis window (40 ms of periodicity, centred) and the F1 subframes (+15 ms, 30 ms windows).
+ACOUSTIC_SUPPORT = NUCLEUS_SPAN / FPS + 0.05
+ACOUSTIC_LATENCY = ACOUSTIC_SUPPORT + _PAD / FPS + LEAD   # frame time -> audio it waits for
 _KERNEL = np.exp(-0.5 * (np.arange(-_PAD, _PAD + 1) / SMOOTH) ** 2)
 _KERNEL /= _KERNEL.sum()
 
@@ -59,10 +69,12 @@ class PhoneticModel:
     rig = "arkit52"
     channels = ARKIT52_CHANNELS
 
-    def __init__(self, lead: float = LEAD, seed: int = 0, idle: bool = True) -> None:
+    def __init__(self, lead: float = LEAD, seed: int = 0, idle: bool = True,
+                 recognize: bool = True) -> None:
         self.lead = float(lead)
         self.seed = int(seed)
         self.idle = bool(idle)
+        self.recognize = bool(recognize)   # False: no phones from audio alone (see module doc)
         self._mouth = tuple(c for c in ARKIT52_CHANNELS if c.startswith(("jaw", "mouth", "tongue", "cheek")))
         self._mouth_cols = [ARKIT52_CHANNELS.index(c) for c in self._mouth]
 
@@ -72,11 +84,15 @@ class PhoneticModel:
                 phones: list[Phone] | None = None) -> Motion:
         """Motion covering exactly frame_count(len(audio at 16 kHz)) frames.
 
-        Phones given -> used as they are; text given -> forced alignment; neither -> recognition.
+        Phones given -> used as they are; text given -> forced alignment; neither -> recognition
+        (or, with recognize=False, no phones: the acoustic cue alone).
         """
         audio = prepare_audio(audio, sample_rate)
         if phones is None:
-            phones = aligner.align(audio, text) if text else aligner.recognize(audio)
+            if text:
+                phones = aligner.align(audio, text)
+            else:
+                phones = aligner.recognize(audio) if self.recognize else []
         return self.from_phones(phones, frame_count(len(audio)), audio)
 
     def from_phones(self, phones: list[Phone], n_frames: int, audio: np.ndarray | None = None) -> Motion:
@@ -168,6 +184,10 @@ class PhoneticStream:
         chunk = prepare_audio(audio, SAMPLE_RATE)
         self.buffer = np.concatenate([self.buffer, chunk])
         self.total += len(chunk)
+        if not self.model.recognize:   # nothing to decode: frames wait for their audio only
+            self.decoded = self.total
+            final = (self.decoded / SAMPLE_RATE - ACOUSTIC_SUPPORT - self.model.lead) * FPS - _PAD
+            return self._emit(min(int(np.floor(final)), frame_count(self.total)))
         for cut, forced in self.segmenter.feed(chunk):
             if cut > self.decoded:
                 self._decode(cut)
@@ -178,7 +198,7 @@ class PhoneticStream:
     def flush(self) -> np.ndarray:
         if self.closed:
             raise AudioError("stream already flushed; start a new one with model.stream()")
-        if self.total > self.decoded:
+        if self.total > self.decoded and self.model.recognize:
             self._decode(self.total)
         self.closed = True
         return self._emit(frame_count(self.total))
