@@ -232,14 +232,20 @@ def test_predict_is_delay_aligned_original(fx, v1_model):
 
 def test_stream_in_any_chunks_equals_predict(fx, v1_model):
     x = fx["samples_16k_float32"]
-    offline = v1_model.predict(x).values
-    for chunk in (640, 333, 4001):
-        stream = v1_model.stream()
-        parts = [stream.feed(x[i:i + chunk]) for i in range(0, len(x), chunk)]
-        got = np.concatenate(parts + [stream.flush()])
-        assert got.shape == offline.shape and max_err(got, offline) <= 1e-6
+    stream = _assert_streams_like_predict(v1_model, x, (640, 333, 4001))
     with pytest.raises(AudioError):
         stream.feed(x[:640])
+
+
+def _assert_streams_like_predict(model, audio: np.ndarray, chunks: tuple[int, ...]):
+    """Streaming in each chunk size gives predict's frames (1e-6); returns the last, flushed stream."""
+    offline = model.predict(audio).values
+    for chunk in chunks:
+        stream = model.stream()
+        parts = [stream.feed(audio[i:i + chunk]) for i in range(0, len(audio), chunk)]
+        got = np.concatenate(parts + [stream.flush()])
+        assert got.shape == offline.shape and max_err(got, offline) <= 1e-6
+    return stream
 
 
 def test_stream_latency_in_40ms_steps(v1_model):
@@ -392,9 +398,4 @@ def test_mini_stream_any_chunking_equals_predict():
     """The 8 kHz path: soxr hands the filterbank 1-3 frames per chunk (fast and general paths)."""
     model = build_lstm_model("dhlive6", "mini")
     audio = (np.random.default_rng(5).standard_normal(24000) * 0.2).astype(np.float32)
-    offline = model.predict(audio).values
-    for chunk in (640, 333, 2000):
-        stream = model.stream()
-        parts = [stream.feed(audio[i:i + chunk]) for i in range(0, len(audio), chunk)]
-        got = np.concatenate(parts + [stream.flush()])
-        assert got.shape == offline.shape and max_err(got, offline) <= 1e-6
+    _assert_streams_like_predict(model, audio, (640, 333, 2000))
