@@ -49,6 +49,16 @@ def _output(path: Path) -> Path:
     return path
 
 
+def _video_output(path: Path) -> Path:
+    from .sinks.mp4 import check_video_path
+    return check_video_path(_output(path))
+
+
+def _motion_output(path: Path) -> Path:
+    from .motion import check_motion_path
+    return check_motion_path(_output(path))
+
+
 def _flame(path: Optional[Path]):
     from .pipeline import load_flame
     return load_flame(path) if path is not None else None
@@ -79,7 +89,9 @@ def speak(text: Optional[str] = typer.Argument(None, help="what to say (offline 
     from . import pipeline
     if audio is None and not text:
         raise TalkingHeadError("give TEXT to say or --audio FILE")
-    _output(out)
+    _video_output(out)
+    if save_motion is not None:
+        _motion_output(save_motion)
     if audio is not None:
         speech = pipeline.speech_from_file(audio, text)
     else:
@@ -104,7 +116,7 @@ def motion(audio: Path = typer.Argument(..., help="audio file (wav, flac, ogg, m
            style: Optional[Path] = typer.Option(None, help="ARTalk style motion file")) -> None:
     """Audio in, motion file out (values, channels, fps, rig, landmarks, jawOpen)."""
     from . import pipeline
-    _output(out)
+    _motion_output(out)
     result = pipeline.predict_motion(pipeline.speech_from_file(audio, text),
                                      _model(model, checkpoint, style), _flame(flame))
     result.save(out)
@@ -122,7 +134,7 @@ def render(motion_file: Path = typer.Argument(..., metavar="MOTION", help="motio
     """Motion file (+ audio) in, video out."""
     from . import pipeline
     from .motion import Motion
-    _output(out)
+    _video_output(out)
     moving = Motion.load(motion_file)
     sound = pipeline.speech_from_file(audio).audio if audio is not None else None
     with _progress(len(moving), "render") as tick:

@@ -86,13 +86,17 @@ class Motion:
     # -- files -----------------------------------------------------------------------------
 
     def save(self, path: str | Path) -> None:
-        """Write `.npz` (values, channels, fps, rig, and every extra under its own key)."""
+        """Write `.npz` (values, channels, fps, rig, and every extra under its own key).
+
+        The name must end in .npz: numpy would silently append it to any other name, and the
+        file would not be where the caller (or the CLI's "wrote ...") says."""
+        check_motion_path(path)
         reserved = {"values", "channels", "fps", "rig"}
         clash = reserved & set(self.extras)
         if clash:
             raise MotionFileError(f"extras may not use reserved keys {sorted(clash)}")
-        with _writing(path):
-            np.savez_compressed(path, values=self.values, channels=np.array(self.channels),
+        with _writing(path), open(path, "wb") as file:  # a file object: numpy adds no suffix
+            np.savez_compressed(file, values=self.values, channels=np.array(self.channels),
                                 fps=np.float32(self.fps), rig=np.array(self.rig), **self.extras)
 
     @classmethod
@@ -147,6 +151,14 @@ class Motion:
                         + ",".join(f"{x:.6f}" for x in numbers))
         with _writing(path):
             Path(path).write_text("\n".join(rows) + "\n")
+
+
+def check_motion_path(path: str | Path) -> Path:
+    """`path` as a Path, or a MotionFileError unless it ends in .npz (see `Motion.save`)."""
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        raise MotionFileError(f"cannot write {path}: motion files end in .npz")
+    return path
 
 
 @contextmanager

@@ -116,6 +116,11 @@ def test_render_and_export(tmp_path, spoken_video, speech_wav):
     (["eval", "preds", "--eval-dir", "nowhere"], "not found"),
     (["speak", "hi", "-o", "no/such/folder/x.mp4"], "does not exist"),
     (["speak", "hi", "-o", "."], "is a folder"),
+    (["speak", "hi", "-o", "x.txt"], "unsupported video type '.txt'"),
+    (["speak", "hi", "-o", "x.webm"], "unsupported video type '.webm'"),
+    (["speak", "hi", "--save-motion", "m.txt"], "motion files end in .npz"),
+    (["motion", "missing.wav", "-o", "m.txt"], "motion files end in .npz"),
+    (["render", "missing.npz", "-o", "x"], "unsupported video type '(none)'"),
 ])
 def test_bad_input_gives_one_line_error_and_nonzero_exit(tmp_path, args, message):
     done = subprocess.run([sys.executable, "-m", "talkinghead", *args], capture_output=True,
@@ -124,6 +129,17 @@ def test_bad_input_gives_one_line_error_and_nonzero_exit(tmp_path, args, message
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
     assert message in lines[0]
+
+
+def test_a_checkpoint_that_is_not_a_pickle_is_a_one_line_error(tmp_path, speech_wav):
+    """torch's weights-only unpickler explains itself over several paragraphs; we say one line."""
+    junk = tmp_path / "lstm.pkl"
+    junk.write_text("not a checkpoint")
+    done = run_cli("motion", str(speech_wav), "--model", "dhlive-lstm", "--checkpoint", str(junk),
+                   "-o", str(tmp_path / "m.npz"))
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode != 0 and len(lines) == 1, done.stderr
+    assert "not a file of plain tensors" in lines[0] and "Unsupported operand" in lines[0]
 
 
 def test_corrupt_audio_and_wrong_motion_length(tmp_path, spoken_video):

@@ -89,3 +89,13 @@ def test_writing_into_a_missing_folder_is_a_one_line_error(tmp_path):
     for write, name in ((m.save, "m.npz"), (m.to_json, "m.json"), (m.to_arkit_csv, "m.csv")):
         with pytest.raises(MotionFileError, match="cannot write"):
             write(tmp_path / "missing" / name)
+
+
+def test_save_needs_an_npz_name_and_writes_exactly_that_path(tmp_path):
+    m = _motion(t=3)
+    with pytest.raises(MotionFileError, match="end in .npz"):
+        m.save(tmp_path / "m.txt")
+    assert not list(tmp_path.iterdir())  # numpy would have written m.txt.npz
+    m.save(tmp_path / "UPPER.NPZ")
+    assert [p.name for p in tmp_path.iterdir()] == ["UPPER.NPZ"]
+    assert np.array_equal(Motion.load(tmp_path / "UPPER.NPZ").values, m.values)

@@ -31,7 +31,7 @@ import soxr
 import torch
 from torch import nn
 
-from ..errors import AudioError, CheckpointError
+from ..errors import AudioError, CheckpointError, reason
 from ..checkpoints import check_state_dict
 from ..features.fbank import DHLiveFbankStream, FbankStream, check_samples, fbank, mini_fbank
 from ..motion import ARKIT52_CHANNELS, ARKIT_BLENDSHAPES, Motion
@@ -89,7 +89,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling/format errors come in many types
-        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from None
+        raise CheckpointError(f"cannot read checkpoint {path}: {reason(exc)}") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse
 import torch
 
-from ..errors import CheckpointError, MotionFileError
+from ..errors import CheckpointError, MotionFileError, reason
 from ..motion import Motion
 
 NAME = "flame"
@@ -353,7 +353,7 @@ def _sparse_from_state(kept: _Kept) -> np.ndarray:
         else:
             raise KeyError(kind)
     except (KeyError, ValueError, TypeError) as exc:
-        raise CheckpointError(f"cannot rebuild sparse {kept.source} from the pickle: {exc}") from None
+        raise CheckpointError(f"cannot rebuild sparse {kept.source} from the pickle: {reason(exc)}") from None
     return matrix.toarray()
 
 
@@ -369,7 +369,7 @@ def read_generic_model(path: Path) -> dict[str, np.ndarray]:
     except CheckpointError:
         raise
     except Exception as exc:  # truncated files, wrong formats
-        raise CheckpointError(f"cannot read FLAME pickle {path}: {exc}") from None
+        raise CheckpointError(f"cannot read FLAME pickle {path}: {reason(exc)}") from None
     if not isinstance(raw, dict):
         raise CheckpointError(f"FLAME pickle {path} does not hold a dict")
     missing = [k for k in MODEL_KEYS if k not in raw]
@@ -392,7 +392,7 @@ def read_flame_with_eye(path: Path) -> dict[str, dict]:
             with torch.serialization.safe_globals(safe):
                 data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise CheckpointError(f"cannot read FLAME file {path}: {exc}") from None
+        raise CheckpointError(f"cannot read FLAME file {path}: {reason(exc)}") from None
     if not isinstance(data, dict) or not isinstance(data.get("flame_model"), dict):
         raise CheckpointError(f"{path} is not a FLAME_with_eye.pt dict (no 'flame_model' entry)")
     return data
@@ -405,7 +405,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as data:
             out = {k: data[k] for k in data.files}
     except Exception as exc:
-        raise CheckpointError(f"cannot read landmark embedding {path}: {exc}") from None
+        raise CheckpointError(f"cannot read landmark embedding {path}: {reason(exc)}") from None
     need = ("lmk_face_idx", "lmk_b_coords", "landmark_indices")
     if any(k not in out for k in need):
         raise CheckpointError(f"landmark embedding {path} needs keys {need}")

@@ -137,6 +137,7 @@ class Mp4Writer:
             raise RenderError(f"cannot write {self.path}: it is a directory")
         if not self.path.parent.is_dir():
             raise RenderError(f"cannot write {self.path}: folder {self.path.parent} does not exist")
+        check_video_path(self.path)
         try:
             self.container = av.open(str(self.path), mode="w", format=_muxer(self.path))
         except _AV_ERRORS as exc:
@@ -294,6 +295,21 @@ def _check_samples(samples) -> np.ndarray:
     if not np.isfinite(x).all():
         raise RenderError("audio chunk contains NaN or infinite samples")
     return np.clip(x, -1.0, 1.0).astype(np.float32)
+
+
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv")  # containers that hold H.264 + AAC as written
+
+
+def check_video_path(path: str | os.PathLike) -> Path:
+    """`path` as a Path, or a RenderError if its extension is not a container we write.
+
+    Without this, `-o out.txt` (or `.webm`, whose codecs differ) would get an mp4 under a name
+    that players and browsers misread."""
+    path = Path(path)
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise RenderError(f"cannot write {path}: unsupported video type {path.suffix or '(none)'!r}; "
+                          f"use {', '.join(VIDEO_SUFFIXES)}")
+    return path
 
 
 def _muxer(path: Path) -> str | None:

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, reason
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
@@ -139,7 +139,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # truncated or foreign files fail in many ways
-        raise CheckpointError(f"cannot read training checkpoint {path}: {exc}") from None
+        raise CheckpointError(f"cannot read training checkpoint {path}: {reason(exc)}") from None
 
 
 def restore(path: Path, module: nn.Module, opt: torch.optim.Optimizer,
@@ -150,7 +150,7 @@ def restore(path: Path, module: nn.Module, opt: torch.optim.Optimizer,
         unwrap(module).load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
     except (KeyError, RuntimeError, ValueError) as exc:
-        raise CheckpointError(f"checkpoint {path} does not fit this model: {exc}") from None
+        raise CheckpointError(f"checkpoint {path} does not fit this model: {reason(exc)}") from None
     rng.bit_generator.state = state["numpy_rng"]
     torch.set_rng_state(state["torch_rng"])
     return int(state["step"])

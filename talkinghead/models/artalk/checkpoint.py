@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ...errors import CheckpointError, MotionFileError
+from ...errors import CheckpointError, MotionFileError, reason
 from ...checkpoints import check_state_dict
 from .ar import BitwiseARModel
 from .config import ARTalkConfig
@@ -36,7 +36,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], ARTalkConfig |
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # pickle / zip errors come in many types
-        raise CheckpointError(f"cannot read ARTalk checkpoint {path}: {exc}") from None
+        raise CheckpointError(f"cannot read ARTalk checkpoint {path}: {reason(exc)}") from None
     config = None
     if isinstance(obj, dict) and isinstance(obj.get("config"), dict):
         config = ARTalkConfig.from_dict(obj["config"])
@@ -145,7 +145,7 @@ def load_style(path: str | Path) -> Tensor:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise MotionFileError(f"cannot read ARTalk style file {path}: {exc}") from None
+        raise MotionFileError(f"cannot read ARTalk style file {path}: {reason(exc)}") from None
     if isinstance(obj, dict) and len(obj) == 1:
         obj = next(iter(obj.values()))
     if not isinstance(obj, Tensor):

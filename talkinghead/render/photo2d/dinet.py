@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from talkinghead.errors import CheckpointError
+from talkinghead.errors import CheckpointError, reason
 from talkinghead.checkpoints import check_state_dict
 
 MOUTH_H, MOUTH_W = 80, 112
@@ -123,7 +123,7 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             return load_file(str(path))
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt or foreign file
-        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from None
+        raise CheckpointError(f"cannot read checkpoint {path}: {reason(exc)}") from None
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict) and "net_g" in obj["state_dict"]:
         obj = obj["state_dict"]["net_g"]
     if not isinstance(obj, dict):
