@@ -121,6 +121,7 @@ def test_render_and_export(tmp_path, spoken_video, speech_wav):
     (["speak", "hi", "--save-motion", "m.txt"], "motion files end in .npz"),
     (["motion", "missing.wav", "-o", "m.txt"], "motion files end in .npz"),
     (["render", "missing.npz", "-o", "x"], "unsupported video type '(none)'"),
+    (["speak", "hi", "--size", "100000"], "too large"),
 ])
 def test_bad_input_gives_one_line_error_and_nonzero_exit(tmp_path, args, message):
     done = subprocess.run([sys.executable, "-m", "talkinghead", *args], capture_output=True,

@@ -111,6 +111,8 @@ def test_camera_rejects_bad_arguments():
         Camera.look_at((0, 0, 1), size=0, focal=100)
     with pytest.raises(RenderError):
         Camera.fit(np.zeros((0, 3)))
+    with pytest.raises(RenderError, match="too large"):
+        Camera.look_at((0, 0, 1), size=100_000, focal=100)
 
 
 # ---------------------------------------------------------------- rendering

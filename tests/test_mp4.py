@@ -161,6 +161,8 @@ def test_setup_errors(tmp_path):
         Mp4Writer(tmp_path / "nowhere" / "x.mp4")
     with pytest.raises(RenderError, match="directory"):
         Mp4Writer(tmp_path)
+    with pytest.raises(RenderError, match="too large"):
+        Mp4Writer(tmp_path / "x.mp4", size=(8192, 8192))
     with pytest.raises(RenderError, match="unsupported video type '.webm'"):
         Mp4Writer(tmp_path / "x.webm")
     with pytest.raises(RenderError, match="AAC cannot encode"):

@@ -24,11 +24,16 @@ ARTALK_DISTANCE = 2.0
 Vec3 = tuple[float, float, float]
 
 
+MAX_SIDE = 4096   # pixels: beyond this a frame buffer is hundreds of MB and H.264 levels end
+
+
 def parse_size(size: int | tuple[int, int]) -> tuple[int, int]:
-    """(width, height) from an int (square) or a pair; rejects non-positive sizes."""
+    """(width, height) from an int (square) or a pair; rejects non-positive and absurd sizes."""
     pair = (size, size) if np.isscalar(size) else tuple(np.ravel(size))
     if len(pair) != 2 or not all(isinstance(x, (int, np.integer)) and x > 0 for x in pair):
         raise RenderError(f"image size must be a positive int or (width, height), got {size!r}")
+    if max(pair) > MAX_SIDE:
+        raise RenderError(f"image size {pair[0]}x{pair[1]} is too large (at most {MAX_SIDE} per side)")
     return int(pair[0]), int(pair[1])
 
 

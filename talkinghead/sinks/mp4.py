@@ -23,6 +23,7 @@ import av
 import numpy as np
 
 from ..errors import RenderError
+from ..render.camera import MAX_SIDE
 
 AAC_FRAME = 1024  # samples per AAC frame
 AAC_RATES = {7350, 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000}
@@ -273,6 +274,8 @@ def _check_size(size) -> tuple[int, int]:
         raise RenderError(f"size must be (width, height), got {size!r}") from None
     if width < 2 or height < 2:
         raise RenderError(f"video size {width}x{height} is too small")
+    if max(width, height) > MAX_SIDE:
+        raise RenderError(f"video size {width}x{height} is too large (at most {MAX_SIDE} per side)")
     if width % 2 or height % 2:
         raise RenderError(f"video size {width}x{height} is odd; H.264 (yuv420p) needs even width and height")
     return width, height
