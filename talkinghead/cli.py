@@ -273,15 +273,32 @@ def _run(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         typer.echo("talkinghead: interrupted", err=True)
         return 130
-    except Exception as exc:  # click's usage errors, missing options
-        import click
-        if isinstance(exc, click.ClickException):
-            exc.show()
+    except Exception as exc:
+        if _is_usage_error(exc):  # unknown option, missing argument, bad value
+            message, ctx = exc.format_message(), getattr(exc, "ctx", None)
+            if message:  # empty after a bare `talkinghead`, which has printed the help
+                hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+                typer.echo(f"talkinghead: error: {message}{hint}", err=True)
             return exc.exit_code
-        if isinstance(exc, click.exceptions.Exit):
-            return exc.exit_code
+        if type(exc).__name__ == "Exit" and isinstance(getattr(exc, "exit_code", None), int):
+            return exc.exit_code  # typer.Exit / click's Exit (e.g. after --help)
         raise
     return 0
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """A click usage error, from click itself or from the copy that typer >= 0.2x vendors as
+    `typer._click` (different classes: checking only `click.ClickException` let unknown options
+    end in a traceback)."""
+    import importlib
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            base = importlib.import_module(module).ClickException
+        except (ImportError, AttributeError):
+            continue
+        if isinstance(exc, base):
+            return True
+    return False
 
 
 if __name__ == "__main__":

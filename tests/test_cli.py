@@ -122,6 +122,11 @@ def test_render_and_export(tmp_path, spoken_video, speech_wav):
     (["motion", "missing.wav", "-o", "m.txt"], "motion files end in .npz"),
     (["render", "missing.npz", "-o", "x"], "unsupported video type '(none)'"),
     (["speak", "hi", "--size", "100000"], "too large"),
+    (["speak", "--nonsense"], "No such option: --nonsense"),
+    (["train", "lstm", "--nonsense"], "No such option: --nonsense"),
+    (["motion"], "Missing argument"),
+    (["speak", "hi", "--size", "abc"], "--size"),
+    (["nocommand"], "No such command"),
 ])
 def test_bad_input_gives_one_line_error_and_nonzero_exit(tmp_path, args, message):
     done = subprocess.run([sys.executable, "-m", "talkinghead", *args], capture_output=True,
