@@ -61,6 +61,11 @@ class Motion:
                 f"got shape {self.values.shape}")
         if not np.all(np.isfinite(self.values)):
             raise MotionFileError("motion values contain NaN or infinity")
+        if len(set(self.channels)) != len(self.channels):
+            twice = sorted({c for c in self.channels if self.channels.count(c) > 1})
+            raise MotionFileError(f"motion channels must be unique; repeated: {twice}")
+        if not isinstance(self.rig, str) or not self.rig:
+            raise MotionFileError(f"motion rig must be a non-empty name, got {self.rig!r}")
         if not (0 < self.fps <= 1000):
             raise MotionFileError(f"motion fps must be in (0, 1000], got {self.fps}")
 

@@ -9,9 +9,10 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
+from talkinghead.audio.io import check_chunk
 from talkinghead.errors import AudioError, CheckpointError
 from talkinghead.features.fbank import (DHLiveFbankStream, FbankStream, NumpyFbankStream,
-                                        check_samples, fbank, from_int16, mel_weights, mini_fbank,
+                                        fbank, from_int16, mel_weights, mini_fbank,
                                         mini_samples, resample_8k, to_int16)
 from talkinghead.models.base import MotionModel, MotionStream, frame_count
 from talkinghead.models.lstm import (Audio2Feature, V1FrameStream, _FastSteps, audio2mouth,
@@ -91,7 +92,9 @@ def test_fbank_rejects_bad_input():
     with pytest.raises(AudioError):
         fbank(np.zeros((2, 100), np.float32))
     with pytest.raises(AudioError):
-        fbank(np.zeros(100, np.int16))
+        fbank(np.array(["x"] * 100))
+    pcm = (np.arange(1600) % 200 - 100).astype(np.int16) * 100  # integer PCM is scaled, not rejected
+    np.testing.assert_array_equal(fbank(pcm), fbank(pcm.astype(np.float32) / 32768))
     with pytest.raises(AudioError):
         fbank(np.array([0.0, np.nan], np.float32))
     with pytest.raises(AudioError):
@@ -269,8 +272,10 @@ def test_short_and_resampled_input(v1_model):
     assert len(v1_model.predict(np.zeros(100, np.float32))) == 1
     audio_8k = (np.random.default_rng(1).standard_normal(8000) * 0.1).astype(np.float32)
     assert len(v1_model.predict(audio_8k, sample_rate=8000)) == 25
-    with pytest.raises(AudioError):
-        v1_model.predict(np.zeros((10, 2), np.float32))
+    with pytest.raises(AudioError, match="sample rate"):
+        v1_model.predict(audio_8k, sample_rate=0)
+    with pytest.raises(AudioError, match="channels"):
+        v1_model.predict(np.zeros((2, 1600), np.float32))  # channel-first
 
 
 def test_arkit52_head_runs_and_streams(tmp_path, v1_model):
@@ -351,19 +356,17 @@ def test_mel_gather_equals_the_matrix(rate):
     assert (mel > 0).sum(axis=1).max() == 2
 
 
-def test_check_samples_finds_every_non_finite_value():
+def test_check_chunk_finds_every_non_finite_value():
     for n in (5, 640, 4096, 5000):
         x = np.zeros(n, np.float32)
         x[:] = 3e38  # huge but finite: no overflow may make it look infinite
-        assert check_samples(x) is not None
+        assert check_chunk(x) is not None
         for bad in (np.nan, np.inf, -np.inf):
             for pos in (0, n // 2, n - 1):
                 y = x.copy()
                 y[pos] = bad
                 with pytest.raises(AudioError, match="NaN or infinity"):
-                    check_samples(y)
-    with pytest.raises(AudioError):
-        check_samples(np.zeros(3, np.int16))
+                    check_chunk(y)
 
 
 @pytest.mark.parametrize("backend", ["torch", "numpy"])

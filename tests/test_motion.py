@@ -59,10 +59,17 @@ def test_slice_cuts_per_frame_extras():
     (np.zeros((4, 3)), ("a", "b"), "T x 2"),
     (np.full((4, 2), np.nan), ("a", "b"), "NaN"),
     (np.zeros(4), ("a",), "T x 1"),
+    (np.zeros((4, 2)), ("a", "a"), "repeated: \\['a'\\]"),
 ])
 def test_bad_values_are_rejected(values, channels, message):
     with pytest.raises(MotionFileError, match=message):
         Motion(values, channels, "x")
+
+
+@pytest.mark.parametrize("rig", ["", 5, None])
+def test_rig_must_be_a_name(rig):
+    with pytest.raises(MotionFileError, match="rig must be a non-empty name"):
+        Motion(np.zeros((2, 1)), ("a",), rig)
 
 
 def test_loading_bad_files_gives_one_line_errors(tmp_path):

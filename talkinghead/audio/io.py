@@ -14,6 +14,7 @@ more than a few blocks in memory.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -130,6 +131,42 @@ def check_audio(array, sample_rate: int, target_rate: int = SAMPLE_RATE,
     non-numeric input and sample rates outside 1 kHz - 768 kHz.
     """
     return _check(array, sample_rate, "audio array", target_rate, max_seconds)
+
+
+def check_chunk(samples, name: str = "audio") -> np.ndarray:
+    """A chunk for a stream: 1-D float32 of any length (0 too), at the stream's own rate.
+
+    `check_audio`'s rules (float or integer PCM, (n,) or (n, channels) mixed to mono, finite)
+    without its length limits or resampling, so every model's `stream().feed` and `predict`
+    accept the same arrays. Float 1-D input, the per-chunk hot path of every stream, costs one
+    cheap finiteness pass and no copy.
+    """
+    x = np.asarray(samples)
+    if not (x.ndim == 1 and x.dtype.kind == "f"):
+        x = _to_float(_as_samples(x, name), name)
+        if x.ndim == 2:
+            x = x.mean(axis=1, dtype=np.float32)
+    x = x.astype(np.float32, copy=False)
+    if not _all_finite(x):
+        raise AudioError(f"{name} contains NaN or infinity")
+    return x
+
+
+def check_rate(sample_rate, name: str = "audio") -> int:
+    """A sample rate as int Hz, or an AudioError if it is not a whole number in range."""
+    return _check_rate(sample_rate, name)
+
+
+_ZEROS = np.zeros(4096, np.float32)
+
+
+def _all_finite(samples: np.ndarray) -> bool:
+    """One pass: x * 0 is 0 for every finite x (no magnitude overflows) and NaN for NaN or inf,
+    so a dot with zeros is finite iff all samples are; ~5x cheaper than a float64 sum on the
+    640-sample chunks of a stream. Long inputs use the sum (no big zero buffer kept)."""
+    if samples.size <= _ZEROS.size:
+        return math.isfinite(np.dot(samples, _ZEROS[:samples.size]))
+    return math.isfinite(np.sum(samples, dtype=np.float64))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -33,7 +33,8 @@ from torch import nn
 
 from ..errors import AudioError, CheckpointError, reason
 from ..checkpoints import check_state_dict
-from ..features.fbank import DHLiveFbankStream, FbankStream, check_samples, fbank, mini_fbank
+from ..audio.io import check_chunk, check_rate
+from ..features.fbank import DHLiveFbankStream, FbankStream, fbank, mini_fbank
 from ..motion import ARKIT52_CHANNELS, ARKIT_BLENDSHAPES, Motion
 from ..rigs.dhlive6 import DHLIVE6_CHANNELS
 from .base import SAMPLE_RATE, frame_count
@@ -159,7 +160,7 @@ class V1FrameStream:
 
     @torch.inference_mode()
     def step(self, chunk: np.ndarray) -> np.ndarray:
-        chunk = check_samples(chunk)
+        chunk = check_chunk(chunk)
         if chunk.size != SAMPLES_PER_STEP:
             raise AudioError(f"v1 streaming takes chunks of {SAMPLES_PER_STEP} samples, "
                              f"got {chunk.size}")
@@ -436,10 +437,8 @@ class LSTMMotionModel:
         return LSTMStream(self)
 
     def predict(self, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Motion:
-        audio = check_samples(audio)
-        if sample_rate != SAMPLE_RATE:
-            if sample_rate <= 0:
-                raise AudioError(f"sample rate must be positive, got {sample_rate}")
+        audio = check_chunk(audio)
+        if check_rate(sample_rate) != SAMPLE_RATE:
             audio = soxr.resample(audio, sample_rate, SAMPLE_RATE).astype(np.float32)
         stream = self.stream()
         values = np.concatenate([stream.feed(audio), stream.flush()])
@@ -470,7 +469,7 @@ class LSTMStream:
     def feed(self, audio: np.ndarray) -> np.ndarray:
         if self._closed:
             raise AudioError("this LSTM stream was flushed; start a new one with model.stream()")
-        audio = check_samples(audio)
+        audio = check_chunk(audio)
         self._samples_in += audio.size
         return self._advance(self._front.push(audio))
 

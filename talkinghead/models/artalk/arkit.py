@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ...audio.io import check_audio
+from ...audio.io import check_audio, check_chunk
 from ...errors import AudioError, MotionFileError
 from ...motion import ARKIT52_CHANNELS, ARKIT_BLENDSHAPES, Motion
 from ..base import SAMPLE_RATE, frame_count
@@ -125,9 +125,7 @@ class ARArkitStream:
     def feed(self, audio: np.ndarray) -> np.ndarray:
         if self.done:
             raise AudioError("stream already flushed; start a new one")
-        audio = np.asarray(audio, dtype=np.float32).reshape(-1)
-        if audio.size and not np.all(np.isfinite(audio)):
-            raise AudioError("audio chunk contains NaN or infinite samples")
+        audio = check_chunk(audio)
         self.pending = np.concatenate([self.pending, audio])
         self.total += audio.size
         W, out = self.model.window_samples, []

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ...audio.io import check_audio
+from ...audio.io import check_audio, check_chunk
 from ...errors import AudioError, MotionFileError
 from ...motion import Motion
 from ...rigs.flame import FLAME_CHANNELS
@@ -153,9 +153,7 @@ class ARTalkStream:
     def feed(self, audio: np.ndarray) -> np.ndarray:
         if self.done:
             raise AudioError("ARTalk stream already flushed; start a new one")
-        audio = np.asarray(audio, dtype=np.float32).reshape(-1)
-        if audio.size and not np.all(np.isfinite(audio)):
-            raise AudioError("audio chunk contains NaN or infinite samples")
+        audio = check_chunk(audio)
         self.pending = np.concatenate([self.pending, audio])
         self.total += audio.size
         W = self.model.window_samples

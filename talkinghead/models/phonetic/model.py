@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...audio.io import check_chunk, check_rate
 from ...errors import AlignmentError, AudioError
 from ...motion import ARKIT52_CHANNELS, Motion
 from ...features.formants import F1Norm, VOICED, band_level, frame_f1, periodicity
@@ -237,21 +238,10 @@ class PhoneticStream:
 
 
 def prepare_audio(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Float32 mono 16 kHz audio, or a one-line AudioError saying what is wrong."""
-    audio = np.asarray(audio)
-    if audio.dtype.kind in "iu":
-        audio = audio.astype(np.float32) / float(np.iinfo(audio.dtype).max)
-    elif audio.dtype.kind != "f":
-        raise AudioError(f"audio must be a float or integer array, got dtype {audio.dtype}")
-    if audio.ndim == 2 and min(audio.shape) <= 8:
-        audio = audio.mean(axis=int(np.argmin(audio.shape)))
-    if audio.ndim != 1:
-        raise AudioError(f"audio must be mono (1-D) or (samples, channels), got shape {audio.shape}")
-    if not np.all(np.isfinite(audio)):
-        raise AudioError("audio contains NaN or infinity")
-    if not isinstance(sample_rate, (int, np.integer)) or not 1000 <= sample_rate <= 384000:
-        raise AudioError(f"sample_rate must be an integer in 1000..384000 Hz, got {sample_rate!r}")
-    audio = audio.astype(np.float32)
+    """Float32 mono 16 kHz audio, or a one-line AudioError saying what is wrong (the same rules
+    as every model: `check_chunk`)."""
+    audio = check_chunk(audio)
+    sample_rate = check_rate(sample_rate)
     if sample_rate != SAMPLE_RATE and len(audio):
         import soxr
         audio = soxr.resample(audio, sample_rate, SAMPLE_RATE).astype(np.float32)
