@@ -17,6 +17,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from .audio.io import check_chunk
 from .errors import MotionFileError, TalkingHeadError
 from .models import SAMPLE_RATE, MotionModel, frame_count, load_model
 from .models.phonetic.phones import Phone
@@ -127,6 +128,7 @@ def render_video(motion: Motion, out: str | Path, audio: np.ndarray | None = Non
     from .sinks.mp4 import Mp4Writer
     out = Path(out)
     if audio is not None:
+        audio = check_chunk(audio)  # 16 kHz mono float32, as `speech_from_file` returns it
         expected = frame_count(len(audio))
         if abs(expected - len(motion)) > 1:
             raise MotionFileError(f"motion has {len(motion)} frames but the audio needs {expected}"

@@ -60,3 +60,14 @@ def test_check_chunk_keeps_float_mono_as_is():
     assert check_chunk(x) is x  # the streams' hot path copies nothing
     assert check_chunk(np.zeros(0, np.float32)).shape == (0,)
     assert check_chunk(np.array([-32768, 16384], np.int16)).tolist() == [-1.0, 0.5]
+
+
+@pytest.mark.parametrize("audio,message", [("not audio", "real numbers"),
+                                           (np.full(16000, np.nan, np.float32), "NaN")])
+def test_render_video_checks_its_audio_first(tmp_path, audio, message):
+    from talkinghead.motion import ARKIT52_CHANNELS, Motion
+    from talkinghead.pipeline import render_video
+    motion = Motion(np.zeros((25, len(ARKIT52_CHANNELS))), ARKIT52_CHANNELS, "arkit52")
+    with pytest.raises(AudioError, match=message):
+        render_video(motion, tmp_path / "x.mp4", audio, size=64)
+    assert not (tmp_path / "x.mp4").exists()
