@@ -248,7 +248,11 @@ if args == ["-lv"]:
 if "FAIL" in open(args[-1] if "{kind}" == "festival" else args[args.index("-f") + 1]).read():
     print("synthesis exploded", file=sys.stderr); sys.exit(3)
 text = open(args[-1] if "{kind}" == "festival" else args[args.index("-f") + 1]).read()
+if "CRASH" in text:
+    import os, signal; os.kill(os.getpid(), signal.SIGSEGV)
 out = args[args.index("-o") + 1]
+if "SILENT" in text:
+    sf.write(out, np.zeros(0), 8000); sys.exit(0)
 expr = " ".join(args)
 stretch = float(expr.split("duration_stretch=")[1].split()[0]) if "{kind}" == "flite" \\
     else float(expr.split("Duration_Stretch ")[1].split(")")[0])
@@ -284,6 +288,10 @@ def test_subprocess_engines_through_a_stand_in(tmp_path, monkeypatch, kind, voic
         synthesize("hi", voice="nope", engine=kind)
     with pytest.raises(TTSError, match="synthesis exploded"):
         synthesize("FAIL now", voice=voice, engine=kind)
+    with pytest.raises(TTSError, match=f"{kind} crashed \\(signal 11\\)"):
+        synthesize("CRASH now", voice=voice, engine=kind)
+    with pytest.raises(TTSError, match=f"nothing to say: {kind} produced no speech"):
+        synthesize("SILENT", voice=voice, engine=kind)
 
 
 def test_flite_default_voice_through_a_stand_in(tmp_path, monkeypatch):
@@ -308,6 +316,8 @@ def test_real_subprocess_engine_when_installed(kind):
     [
         (dict(text=""), "text is empty"),
         (dict(text="  \n\t "), "text is empty"),
+        (dict(text="..."), "'...' is only punctuation"),
+        (dict(text=" - ¿? "), "only punctuation"),
         (dict(text="hi", engine="sapi"), r"unknown TTS engine 'sapi'; known: .*espeak.*flite"),
         (dict(text="hi", voice="en-usa"), r"unknown espeak voice 'en-usa'; did you mean .*en-us"),
         (dict(text="hi", voice="en-us+f33"), r"unknown espeak voice variant 'f33'; did you mean f3"),
@@ -328,3 +338,9 @@ def test_engine_not_installed(monkeypatch, tmp_path):
     assert not get_engine("flite").available()
     with pytest.raises(TTSError, match="'flite' is not installed"):
         synthesize("hi", engine="flite")
+
+
+def test_symbols_are_not_punctuation():
+    """Only punctuation is refused: espeak reads symbols such as emoji out by name."""
+    assert synthesize("😀").duration > 0.3
+    assert synthesize("42%").duration > 0.3

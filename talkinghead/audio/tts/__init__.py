@@ -11,6 +11,7 @@ quick, the global espeak lock is released between sentences, and phone times sta
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import numpy as np
 
@@ -29,6 +30,7 @@ __all__ = [
 MIN_RATE, MAX_RATE = 80, 450  # words per minute; espeak's own limits, and past them speech is noise
 MAX_CHARS = 100_000
 SENTENCE_PAUSE_S = 0.3  # espeak's own pause after a full stop at 175 wpm
+MIN_SPEECH_S = 0.04  # one 25 fps frame: less is not speech (the audio readers' own minimum)
 
 _ENGINES: dict[str, TTSEngine] = {}
 
@@ -73,18 +75,29 @@ def synthesize(
         raise TTSError(f"TTS engine {engine!r} is not installed on this machine")
     voice = voice if voice is not None else tts.default_voice
     parts = [tts.synthesize(sentence, voice, rate, pitch) for sentence in split_sentences(text)]
-    return _join(parts, text=text, voice=voice, engine=tts.name, rate=rate)
+    speech = _join(parts, text=text, voice=voice, engine=tts.name, rate=rate)
+    if speech.duration < MIN_SPEECH_S or not np.any(speech.audio):
+        raise TTSError(f"nothing to say: {tts.name} produced no speech for {text.strip()[:40]!r}")
+    return speech
 
 
 def _check_request(text: str, rate: int, pitch: int) -> None:
     if not isinstance(text, str) or not text.strip():
         raise TTSError("nothing to say: the text is empty")
+    if not _has_words(text):  # engines answer "..." with silence (espeak), nothing, or a crash
+        raise TTSError(f"nothing to say: {text.strip()[:40]!r} is only punctuation")
     if len(text) > MAX_CHARS:
         raise TTSError(f"text too long: {len(text)} characters (at most {MAX_CHARS}); split it up")
     if not isinstance(rate, (int, float)) or not MIN_RATE <= rate <= MAX_RATE:
         raise TTSError(f"speech rate {rate!r} wpm is outside {MIN_RATE}-{MAX_RATE}")
     if not isinstance(pitch, (int, float)) or not 0 <= pitch <= 100:
         raise TTSError(f"pitch {pitch!r} is outside 0-100")
+
+
+def _has_words(text: str) -> bool:
+    """Anything but punctuation, spaces and control characters (letters, digits, symbols such
+    as emoji, which espeak reads out by name)."""
+    return any(unicodedata.category(ch)[0] not in "PZC" for ch in text)
 
 
 def _join(parts: list[Speech], text: str, voice: str, engine: str, rate: float) -> Speech:

@@ -27,6 +27,9 @@ def _run(command: list[str], what: str, timeout: float) -> str:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise TTSError(f"{what} took longer than {timeout:.0f} s") from None
+    if done.returncode < 0:  # killed by a signal: festival segfaults on text it cannot read
+        raise TTSError(f"{what} crashed (signal {-done.returncode}); it reads English text in ASCII "
+                       "only, so try espeak for other scripts")
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no message"])[-1]
         raise TTSError(f"{what} failed (exit {done.returncode}): {last}")
