@@ -154,17 +154,15 @@ def prepare(source: Path = typer.Argument(..., metavar="INPUT", help="a photo or
 
 @app.command()
 def export(motion_file: Path = typer.Argument(..., metavar="MOTION", help="motion file (.npz)"),
-           out: Path = typer.Option(..., "-o", "--out", help="output: .csv (ARKit / Live Link Face) or .json")) -> None:
-    """Convert a motion file to ARKit CSV (Live Link Face layout) or JSON."""
+           out: Path = typer.Option(..., "-o", "--out", help="output: .csv (ARKit / Live Link Face), .json or .glb (animated glTF head)")) -> None:
+    """Convert a motion file to ARKit CSV (Live Link Face layout), JSON or an animated glTF head."""
     from .motion import Motion
-    moving = Motion.load(motion_file)
+    writers = {".csv": Motion.to_arkit_csv, ".json": Motion.to_json, ".glb": Motion.to_glb}
     suffix = out.suffix.lower()
-    if suffix == ".csv":
-        moving.to_arkit_csv(out)
-    elif suffix == ".json":
-        moving.to_json(out)
-    else:
-        raise TalkingHeadError(f"unknown export format {suffix!r}: use .csv or .json")
+    if suffix not in writers:
+        raise TalkingHeadError(f"unknown export format {suffix!r}: use .csv, .json or .glb")
+    _output(out)
+    writers[suffix](Motion.load(motion_file), out)
     typer.echo(f"wrote {out}")
 
 

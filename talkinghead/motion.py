@@ -131,6 +131,12 @@ class Motion:
         with _writing(path):
             Path(path).write_text(json.dumps(doc))
 
+    def to_glb(self, path: str | Path) -> Path:
+        """glTF 2.0 binary: the arkit52 face with ARKit-named morph targets, this motion as its
+        animation (see sinks/gltf.py). Needs the arkit52 rig."""
+        from .sinks.gltf import write_glb
+        return write_glb(self, path)
+
     def to_arkit_csv(self, path: str | Path) -> None:
         """Live Link Face CSV: Timecode, BlendShapeCount, 52 shapes, head and eye rotations.
 
