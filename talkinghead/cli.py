@@ -166,6 +166,31 @@ def export(motion_file: Path = typer.Argument(..., metavar="MOTION", help="motio
     typer.echo(f"wrote {out}")
 
 
+@app.command()
+def live(audio: Optional[Path] = typer.Option(None, "--audio", help="play this file as if live (default: the microphone)"),
+         model: str = typer.Option("acoustic", help="streaming model (acoustic: 0.45 s behind the sound; phonetic: up to ~2.5 s)"),
+         udp: Optional[str] = typer.Option(None, help="HOST:PORT: send each frame as a JSON datagram instead of printing it"),
+         fast: bool = typer.Option(False, help="with --audio: do not wait for real time"),
+         device: Optional[str] = typer.Option(None, help="microphone: input device name or number")) -> None:
+    """Microphone (or a file played live) -> streaming motion -> one JSON line per frame."""
+    from . import pipeline
+    from .audio.live import file_chunks, microphone, paced
+    from .sinks.frames import FrameSink
+    if fast and audio is None:
+        raise TalkingHeadError("--fast needs --audio (a microphone cannot run ahead of time)")
+    sink = FrameSink(stream=None if udp else sys.stdout, udp=udp)
+    chosen = _model(model, None, None)  # before the device opens: a bad name fails at once
+    if audio is not None:
+        chunks = file_chunks(audio) if fast else paced(file_chunks(audio))
+    else:
+        chunks = microphone(device=int(device) if device and device.isdigit() else device)
+    try:
+        sent = pipeline.live(chunks, chosen, sink.send, timed=not fast)
+    finally:
+        sink.close()
+    typer.echo(f"sent {sent} frames", err=True)
+
+
 @app.command(name="eval")
 def evaluate(pred_dir: Path = typer.Argument(..., help="folder of <clip>.npz predictions"),
              model: Optional[str] = typer.Option(None, help="first predict every clip with this model"),

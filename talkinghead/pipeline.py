@@ -13,13 +13,14 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
 from .audio.io import check_chunk
 from .errors import MotionFileError, TalkingHeadError
 from .models import SAMPLE_RATE, MotionModel, frame_count, load_model
+from .models.base import FPS
 from .models.phonetic.phones import Phone
 from .motion import Motion
 
@@ -227,3 +228,35 @@ def speak(text: str | None = None, *, audio: str | Path | np.ndarray | None = No
     render_video(motion, out, speech.audio, size=size, backend=backend, flame=flame_rig,
                  avatar=avatar, progress=progress)
     return motion
+
+
+def live(chunks: Iterable[np.ndarray], model: MotionModel | str = "acoustic",
+         send: Callable[[str], None] = print, timed: bool = True,
+         clock: Callable[[], float] | None = None) -> int:
+    """Stream `chunks` (16 kHz audio as it arrives: `audio.live.microphone()` or a paced file)
+    through `model` and `send` one JSON line per final frame (see sinks/frames.py).
+
+    The default model is `acoustic`, whose frames trail the sound by 0.45 s; `phonetic` waits
+    for its recogniser's segments (up to ~2.5 s). With `timed`, each record says how long after
+    its sound arrived it was sent. Returns the number of frames sent.
+    """
+    import time
+    from .sinks.frames import frame_record
+    if isinstance(model, str):
+        model = load_model(model)
+    clock = clock or time.monotonic
+    stream, start, sent, heard = model.stream(), clock(), 0, 0.0
+
+    def emit(rows: np.ndarray) -> None:
+        nonlocal sent
+        for row in rows:
+            # the frame's sound is complete at its end, or at the end of the audio if sooner
+            latency = 1000.0 * (clock() - start - min((sent + 1) / FPS, heard)) if timed else None
+            send(frame_record(sent, row, model.channels, model.rig, FPS, latency))
+            sent += 1
+
+    for chunk in chunks:
+        heard += len(chunk) / SAMPLE_RATE
+        emit(stream.feed(chunk))
+    emit(stream.flush())
+    return sent

@@ -1,0 +1,115 @@
+"""`talkinghead live`: audio as it arrives -> streaming model -> one JSON record per frame."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from talkinghead.audio.live import file_chunks, microphone, paced
+from talkinghead.errors import AudioError, TalkingHeadError
+from talkinghead.models import frame_count, load_model
+from talkinghead.pipeline import live
+from talkinghead.sinks.frames import parse_address
+
+
+@pytest.fixture(scope="module")
+def speech_wav(tmp_path_factory):
+    from talkinghead.audio.tts import synthesize
+    audio = synthesize("Live motion, frame by frame.").audio
+    path = tmp_path_factory.mktemp("live") / "speech.wav"
+    sf.write(path, np.concatenate([np.zeros(4000, np.float32), audio]), 16000)
+    return path, len(audio) + 4000
+
+
+def test_records_are_the_models_stream_frame_for_frame(speech_wav):
+    path, samples = speech_wav
+    lines: list[str] = []
+    sent = live(file_chunks(path), "acoustic", lines.append, timed=False)
+    assert sent == len(lines) == frame_count(samples)
+    records = [json.loads(line) for line in lines]
+    assert [r["frame"] for r in records] == list(range(sent)) and "latency_ms" not in records[0]
+    model = load_model("acoustic")
+    expected = model.predict(sf.read(path, dtype="float32")[0]).values  # stream == batch for acoustic
+    got = np.array([[r["values"][c] for c in model.channels] for r in records])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert got[:, model.channels.index("jawOpen")].max() > 0.1
+
+
+def test_latency_is_measured_from_when_the_sound_arrived():
+    """A fake clock: 40 ms of audio arrives every 40 ms; a frame sent at wall time w whose
+    sound ended at s has latency w - s."""
+    now = [0.0]
+    chunks = (np.zeros(640, np.float32) for _ in range(50))
+
+    def arriving():
+        for chunk in chunks:
+            now[0] += 0.04
+            yield chunk
+
+    lines: list[str] = []
+    live(arriving(), "acoustic", lines.append, clock=lambda: now[0])
+    records = [json.loads(line) for line in lines]
+    middle = records[10]  # emitted while audio still arrives: trails by the model's latency
+    assert 400 <= middle["latency_ms"] <= 520
+    assert all(r["latency_ms"] >= -1e-6 for r in records)
+
+
+def test_paced_releases_chunks_no_earlier_than_real_time():
+    now, sleeps = [10.0], []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    chunks = [np.zeros(1600, np.float32)] * 3  # 0.1 s each
+    released = []
+    for chunk in paced(chunks, clock=lambda: now[0], sleep=sleep):
+        released.append(now[0])
+    np.testing.assert_allclose(released, [10.1, 10.2, 10.3])
+
+
+def test_udp_datagrams_from_the_cli(speech_wav):
+    path, samples = speech_wav
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(20)
+    port = receiver.getsockname()[1]
+    done = subprocess.run([sys.executable, "-m", "talkinghead", "live", "--audio", str(path), "--fast",
+                           "--udp", f"127.0.0.1:{port}"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""  # frames went to the socket, not stdout
+    frames = [json.loads(receiver.recv(65536)) for _ in range(frame_count(samples))]
+    receiver.close()
+    assert frames[-1]["frame"] == frame_count(samples) - 1 and frames[0]["rig"] == "arkit52"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["live", "--fast"], "--fast needs --audio"),
+    (["live", "--audio", "x.wav", "--udp", "nohost"], "HOST:PORT"),
+    (["live", "--audio", "missing.wav"], "not found"),
+    (["live", "--audio", "x.wav", "--model", "nope"], "unknown model"),
+])
+def test_live_errors_are_one_line(tmp_path, args, message):
+    done = subprocess.run([sys.executable, "-m", "talkinghead", *args], capture_output=True,
+                          text=True, cwd=tmp_path)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert message in done.stderr
+
+
+def test_microphone_without_sounddevice_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sounddevice", None)  # import now raises ImportError
+    with pytest.raises(AudioError, match="needs the sounddevice package and PortAudio"):
+        next(microphone())
+
+
+def test_parse_address():
+    assert parse_address("localhost:9000") == ("localhost", 9000)
+    for bad in ("9000", "host:", "host:0", "host:70000", "host:x"):
+        with pytest.raises(TalkingHeadError):
+            parse_address(bad)
