@@ -168,26 +168,33 @@ def export(motion_file: Path = typer.Argument(..., metavar="MOTION", help="motio
 
 @app.command()
 def live(audio: Optional[Path] = typer.Option(None, "--audio", help="play this file as if live (default: the microphone)"),
-         model: str = typer.Option("acoustic", help="streaming model (acoustic: 0.45 s behind the sound; phonetic: up to ~2.5 s)"),
+         model: str = typer.Option("acoustic", help="streaming model (acoustic: ~0.45 s behind the sound; lstm-arkit ~0.2 s; phonetic up to ~2.5 s)"),
          udp: Optional[str] = typer.Option(None, help="HOST:PORT: send each frame as a JSON datagram instead of printing it"),
+         livelink: Optional[str] = typer.Option(None, help="HOST[:PORT]: send Live Link Face packets to Unreal (port 11111 by default)"),
          fast: bool = typer.Option(False, help="with --audio: do not wait for real time"),
          device: Optional[str] = typer.Option(None, help="microphone: input device name or number")) -> None:
-    """Microphone (or a file played live) -> streaming motion -> one JSON line per frame."""
+    """Microphone (or a file played live) -> streaming motion -> JSON frames and/or Live Link."""
     from . import pipeline
     from .audio.live import file_chunks, microphone, paced
-    from .sinks.frames import FrameSink
+    from .sinks.frames import JsonFrames
+    from .sinks.livelink import LiveLinkFrames
     if fast and audio is None:
         raise TalkingHeadError("--fast needs --audio (a microphone cannot run ahead of time)")
-    sink = FrameSink(stream=None if udp else sys.stdout, udp=udp)
     chosen = _model(model, None, None)  # before the device opens: a bad name fails at once
+    sinks = []
+    if livelink:
+        sinks.append(LiveLinkFrames(chosen.channels, chosen.rig, livelink))
+    if udp or not livelink:
+        sinks.append(JsonFrames(chosen.channels, chosen.rig, 25.0, None if udp else sys.stdout, udp))
     if audio is not None:
         chunks = file_chunks(audio) if fast else paced(file_chunks(audio))
     else:
         chunks = microphone(device=int(device) if device and device.isdigit() else device)
     try:
-        sent = pipeline.live(chunks, chosen, sink.send, timed=not fast)
+        sent = pipeline.live(chunks, chosen, sinks, timed=not fast)
     finally:
-        sink.close()
+        for sink in sinks:
+            sink.close()
     typer.echo(f"sent {sent} frames", err=True)
 
 

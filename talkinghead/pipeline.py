@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -231,17 +231,17 @@ def speak(text: str | None = None, *, audio: str | Path | np.ndarray | None = No
 
 
 def live(chunks: Iterable[np.ndarray], model: MotionModel | str = "acoustic",
-         send: Callable[[str], None] = print, timed: bool = True,
-         clock: Callable[[], float] | None = None) -> int:
+         sinks: Sequence[Callable[[int, np.ndarray, float | None], None]] = (),
+         timed: bool = True, clock: Callable[[], float] | None = None) -> int:
     """Stream `chunks` (16 kHz audio as it arrives: `audio.live.microphone()` or a paced file)
-    through `model` and `send` one JSON line per final frame (see sinks/frames.py).
+    through `model` and hand every final frame to each sink as `sink(index, values, latency_ms)`
+    (`sinks.frames.JsonFrames`, `sinks.livelink.LiveLinkFrames`, or your own).
 
-    The default model is `acoustic`, whose frames trail the sound by 0.45 s; `phonetic` waits
-    for its recogniser's segments (up to ~2.5 s). With `timed`, each record says how long after
-    its sound arrived it was sent. Returns the number of frames sent.
+    The default model is `acoustic`, whose frames trail the sound by ~0.45 s; `phonetic` waits
+    for its recogniser's segments (up to ~2.5 s). With `timed`, latency_ms says how long after
+    its sound arrived a frame was handed over (else None). Returns the number of frames.
     """
     import time
-    from .sinks.frames import frame_record
     if isinstance(model, str):
         model = load_model(model)
     clock = clock or time.monotonic
@@ -252,7 +252,8 @@ def live(chunks: Iterable[np.ndarray], model: MotionModel | str = "acoustic",
         for row in rows:
             # the frame's sound is complete at its end, or at the end of the audio if sooner
             latency = 1000.0 * (clock() - start - min((sent + 1) / FPS, heard)) if timed else None
-            send(frame_record(sent, row, model.channels, model.rig, FPS, latency))
+            for sink in sinks:
+                sink(sent, row, latency)
             sent += 1
 
     for chunk in chunks:

@@ -15,7 +15,8 @@ from talkinghead.audio.live import file_chunks, microphone, paced
 from talkinghead.errors import AudioError, TalkingHeadError
 from talkinghead.models import frame_count, load_model
 from talkinghead.pipeline import live
-from talkinghead.sinks.frames import parse_address
+from talkinghead.sinks.frames import JsonFrames, parse_address
+from talkinghead.sinks.livelink import UNREAL_CURVES, LiveLinkFrames, packet
 
 
 @pytest.fixture(scope="module")
@@ -30,15 +31,29 @@ def speech_wav(tmp_path_factory):
 def test_records_are_the_models_stream_frame_for_frame(speech_wav):
     path, samples = speech_wav
     lines: list[str] = []
-    sent = live(file_chunks(path), "acoustic", lines.append, timed=False)
+    model = load_model("acoustic")
+    sink = JsonFrames(model.channels, model.rig, 25.0, stream=_Lines(lines))
+    sent = live(file_chunks(path), model, [sink], timed=False)
     assert sent == len(lines) == frame_count(samples)
     records = [json.loads(line) for line in lines]
     assert [r["frame"] for r in records] == list(range(sent)) and "latency_ms" not in records[0]
-    model = load_model("acoustic")
     expected = model.predict(sf.read(path, dtype="float32")[0]).values  # stream == batch for acoustic
     got = np.array([[r["values"][c] for c in model.channels] for r in records])
     np.testing.assert_allclose(got, expected, atol=1e-5)
     assert got[:, model.channels.index("jawOpen")].max() > 0.1
+
+
+class _Lines:
+    """A text stream that keeps each written line."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    def write(self, text: str) -> None:
+        self.lines.extend(text.splitlines())
+
+    def flush(self) -> None:
+        pass
 
 
 def test_latency_is_measured_from_when_the_sound_arrived():
@@ -52,9 +67,10 @@ def test_latency_is_measured_from_when_the_sound_arrived():
             now[0] += 0.04
             yield chunk
 
-    lines: list[str] = []
-    live(arriving(), "acoustic", lines.append, clock=lambda: now[0])
-    records = [json.loads(line) for line in lines]
+    latencies: list[float] = []
+    live(arriving(), "acoustic", [lambda index, values, latency: latencies.append(latency)],
+         clock=lambda: now[0])
+    records = [{"latency_ms": value} for value in latencies]
     middle = records[10]  # emitted while audio still arrives: trails by the model's latency
     assert 400 <= middle["latency_ms"] <= 520
     assert all(r["latency_ms"] >= -1e-6 for r in records)
@@ -92,6 +108,8 @@ def test_udp_datagrams_from_the_cli(speech_wav):
 @pytest.mark.parametrize("args,message", [
     (["live", "--fast"], "--fast needs --audio"),
     (["live", "--audio", "x.wav", "--udp", "nohost"], "HOST:PORT"),
+    (["live", "--audio", "x.wav", "--livelink", "host:port"], "HOST:PORT"),
+    (["live", "--audio", "x.wav", "--livelink", "localhost", "--model", "dhlive-lstm"], "checkpoint"),
     (["live", "--audio", "missing.wav"], "not found"),
     (["live", "--audio", "x.wav", "--model", "nope"], "unknown model"),
 ])
@@ -110,6 +128,59 @@ def test_microphone_without_sounddevice_is_a_clear_error(monkeypatch):
 
 def test_parse_address():
     assert parse_address("localhost:9000") == ("localhost", 9000)
+    assert parse_address("10.0.0.2", default_port=11111) == ("10.0.0.2", 11111)
     for bad in ("9000", "host:", "host:0", "host:70000", "host:x"):
         with pytest.raises(TalkingHeadError):
             parse_address(bad)
+
+
+def _parse_live_link(data: bytes) -> dict:
+    """Read a Live Link Face packet field by field (big-endian), as Unreal's plugin does."""
+    import struct
+    offset = 1
+    strings = []
+    for _ in range(2):
+        (length,) = struct.unpack_from(">i", data, offset)
+        strings.append(data[offset + 4:offset + 4 + length].decode())
+        offset += 4 + length
+    frame, subframe, numerator, denominator = struct.unpack_from(">ifii", data, offset)
+    offset += 16
+    count = data[offset]
+    curves = np.frombuffer(data, ">f4", count, offset + 1)
+    assert offset + 1 + 4 * count == len(data)
+    return {"version": data[0], "device": strings[0], "subject": strings[1], "frame": frame,
+            "rate": (numerator, denominator), "curves": dict(zip(UNREAL_CURVES, curves.tolist()))}
+
+
+def test_live_link_packet_layout():
+    from talkinghead.motion import ARKIT52_CHANNELS
+    values = np.arange(len(ARKIT52_CHANNELS), dtype=np.float32) / 100
+    parsed = _parse_live_link(packet(values, ARKIT52_CHANNELS, 7, 25, "face", "dev-1"))
+    assert (parsed["version"], parsed["device"], parsed["subject"]) == (6, "dev-1", "face")
+    assert parsed["frame"] == 7 and parsed["rate"] == (25, 1) and len(parsed["curves"]) == 61
+    for name, value in zip(ARKIT52_CHANNELS, values):  # every curve by name, whatever the order
+        assert parsed["curves"][name] == pytest.approx(float(value), abs=1e-7)
+    assert parsed["curves"]["leftEyeYaw"] == 0.0
+    # Unreal's order puts jawLeft before jawRight (the CSV the other way round)
+    assert UNREAL_CURVES.index("jawLeft") == 15 and UNREAL_CURVES.index("mouthLeft") == 21
+
+
+def test_live_link_from_the_cli(speech_wav):
+    path, samples = speech_wav
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(20)
+    port = receiver.getsockname()[1]
+    done = subprocess.run([sys.executable, "-m", "talkinghead", "live", "--audio", str(path), "--fast",
+                           "--livelink", f"127.0.0.1:{port}"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    packets = [_parse_live_link(receiver.recv(65536)) for _ in range(frame_count(samples))]
+    receiver.close()
+    assert [p["frame"] for p in packets] == list(range(frame_count(samples)))
+    assert len({p["device"] for p in packets}) == 1
+    assert max(p["curves"]["jawOpen"] for p in packets) > 0.1
+
+
+def test_live_link_needs_an_arkit_rig():
+    with pytest.raises(TalkingHeadError, match="ARKit curves"):
+        LiveLinkFrames(tuple("abcdef"), "dhlive6", "localhost")
