@@ -296,7 +296,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(argv: list[str] | None) -> int:
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:  # typer turns Ctrl-C into exit code 130 and returns it
+            if code == 130:
+                typer.echo("talkinghead: interrupted", err=True)
+            return code
     except TalkingHeadError as exc:
         typer.echo(f"talkinghead: error: {exc}", err=True)
         return 2

@@ -184,3 +184,16 @@ def test_live_link_from_the_cli(speech_wav):
 def test_live_link_needs_an_arkit_rig():
     with pytest.raises(TalkingHeadError, match="ARKit curves"):
         LiveLinkFrames(tuple("abcdef"), "dhlive6", "localhost")
+
+
+def test_ctrl_c_stops_live_with_exit_130(monkeypatch, capsys, speech_wav):
+    """typer turns KeyboardInterrupt into a returned 130; the CLI must pass it on (it said 0)."""
+    import talkinghead.pipeline
+    from talkinghead.cli import main
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(talkinghead.pipeline, "live", interrupted)
+    assert main(["live", "--audio", str(speech_wav[0]), "--fast"]) == 130
+    assert "interrupted" in capsys.readouterr().err
