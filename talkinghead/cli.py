@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import subprocess
 import sys
 import threading
 from contextlib import contextmanager
@@ -205,21 +204,13 @@ def evaluate(pred_dir: Path = typer.Argument(..., help="folder of <clip>.npz pre
              eval_dir: Optional[Path] = typer.Option(None, help="the lip-sync dev set (default: $TALKINGHEAD_EVAL or ../shared/eval)"),
              json_out: Optional[Path] = typer.Option(None, "--json", help="also write the scores as JSON")) -> None:
     """Score lip sync against real people (the dev set's lipsync_metrics.py)."""
-    from .evaluation import find_eval_dir, predict_clips
-    root = find_eval_dir(eval_dir)
-    if model is not None:
-        predict_clips(root, pred_dir, _model(model, checkpoint, None))
-    elif not pred_dir.is_dir():
-        raise TalkingHeadError(f"prediction folder not found: {pred_dir}")
-    command = [sys.executable, str(root / "lipsync_metrics.py"), str(pred_dir),
-               "--gt-dir", str(root / "clips"), "--markdown"]
+    import json
+    from .evaluation import score
+    chosen = _model(model, checkpoint, None) if model is not None else None
+    result = score(pred_dir, eval_dir, chosen)
+    sys.stdout.write(result.table)
     if json_out is not None:
-        command += ["--json", str(json_out)]
-    done = subprocess.run(command, capture_output=True, text=True)
-    sys.stdout.write(done.stdout)
-    if done.returncode != 0:
-        lines = (done.stderr.strip() or "lipsync_metrics failed").splitlines()
-        raise TalkingHeadError(lines[-1])
+        _output(json_out).write_text(json.dumps(result.data, indent=1))
 
 
 @app.command()

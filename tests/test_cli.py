@@ -161,9 +161,23 @@ def test_corrupt_audio_and_wrong_motion_length(tmp_path, spoken_video):
 
 
 def test_eval_scores_predictions(tmp_path, eval_dir):
-    done = run_cli("eval", str(tmp_path / "preds"), "--model", "phonetic", "--eval-dir", str(eval_dir))
+    done = run_cli("eval", str(tmp_path / "preds"), "--model", "phonetic", "--eval-dir", str(eval_dir),
+                   "--json", str(tmp_path / "scores.json"))
     assert done.returncode == 0, done.stderr
     assert "mean" in done.stdout.lower()
+    import json
+    assert json.loads((tmp_path / "scores.json").read_text())["mean"]["r"] > 0.2
+
+
+def test_eval_as_python(tmp_path, eval_dir):
+    """The API behind `talkinghead eval`: scores as data (the acoustic model: quick, no recogniser)."""
+    from talkinghead.evaluation import score
+    result = score(tmp_path / "preds", eval_dir, model="acoustic")
+    clips = {row["clip"] for row in result.data["rows"]}
+    assert clips == {p.stem for p in (eval_dir / "audio").glob("*.wav")}
+    assert 0.2 < result.data["mean"]["r"] < 0.6 and "MEAN" in result.table
+    again = score(tmp_path / "preds", eval_dir)  # the written predictions, scored as they are
+    assert again.data["mean"]["r"] == result.data["mean"]["r"]
 
 
 @pytest.mark.slow
@@ -198,3 +212,12 @@ def test_shipped_learned_models_run_from_the_cli(tmp_path, speech_wav, model):
     assert motion.rig == "arkit52" and len(motion) == int(np.ceil(sf.info(speech_wav).frames / 640))
     jaw = motion.channel("jawOpen")
     assert jaw[30:-30].max() > jaw[:15].max() + 0.1  # opens for speech more than in silence
+
+
+def test_every_command_has_a_python_counterpart():
+    """Issue 2: the CLI and the API offer the same things."""
+    import talkinghead as th
+    for name in ("speak", "predict_motion", "render_video", "prepare_avatar", "score_lip_sync",
+                 "live", "load_model", "speech_from_file", "speech_from_text"):
+        assert callable(getattr(th, name)), name
+    assert {"to_arkit_csv", "to_json", "to_glb", "save"} <= set(dir(th.Motion))
