@@ -76,9 +76,12 @@ def with_landmarks(motion: Motion, flame=None) -> Motion:
     if arkit.rig != "arkit52":
         return motion
     rig = load_rig("arkit52")
-    motion.extras["landmarks"] = np.concatenate(
-        [rig.landmarks(arkit.values[i:i + 500]) for i in range(0, len(arkit), 500)]
-    ).astype(np.float32)
+    # float32 filled in place, a chunk of float64 work at a time: an hour of motion is 0.5 GB of
+    # landmarks, and building it by concatenating float64 chunks would need three times that
+    landmarks = np.empty((len(arkit), len(rig.neutral), 3), np.float32)
+    for i in range(0, len(arkit), 500):
+        landmarks[i:i + 500] = rig.landmarks(arkit.values[i:i + 500])
+    motion.extras["landmarks"] = landmarks
     motion.extras["jawOpen"] = arkit.channel("jawOpen").copy()
     return motion
 
