@@ -175,6 +175,7 @@ def live(audio: Optional[Path] = typer.Option(None, "--audio", help="play this f
     """Microphone (or a file played live) -> streaming motion -> JSON frames and/or Live Link."""
     from . import pipeline
     from .audio.live import file_chunks, microphone, paced
+    from .models.base import FPS
     from .sinks.frames import JsonFrames
     from .sinks.livelink import LiveLinkFrames
     if fast and audio is None:
@@ -184,7 +185,7 @@ def live(audio: Optional[Path] = typer.Option(None, "--audio", help="play this f
     if livelink:
         sinks.append(LiveLinkFrames(chosen.channels, chosen.rig, livelink))
     if udp or not livelink:
-        sinks.append(JsonFrames(chosen.channels, chosen.rig, 25.0, None if udp else sys.stdout, udp))
+        sinks.append(JsonFrames(chosen.channels, chosen.rig, FPS, None if udp else sys.stdout, udp))
     if audio is not None:
         chunks = file_chunks(audio) if fast else paced(file_chunks(audio))
     else:
