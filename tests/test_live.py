@@ -90,18 +90,26 @@ def test_paced_releases_chunks_no_earlier_than_real_time():
     np.testing.assert_allclose(released, [10.1, 10.2, 10.3])
 
 
-def test_udp_datagrams_from_the_cli(speech_wav):
-    path, samples = speech_wav
+def _datagrams_from_live(path, option: str, count: int) -> list[bytes]:
+    """Run `talkinghead live --audio path --fast option 127.0.0.1:PORT`; the first `count`
+    datagrams that arrive at PORT."""
     receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     receiver.bind(("127.0.0.1", 0))
     receiver.settimeout(20)
     port = receiver.getsockname()[1]
     done = subprocess.run([sys.executable, "-m", "talkinghead", "live", "--audio", str(path), "--fast",
-                           "--udp", f"127.0.0.1:{port}"], capture_output=True, text=True)
+                           option, f"127.0.0.1:{port}"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""  # frames went to the socket, not stdout
-    frames = [json.loads(receiver.recv(65536)) for _ in range(frame_count(samples))]
-    receiver.close()
+    try:
+        return [receiver.recv(65536) for _ in range(count)]
+    finally:
+        receiver.close()
+
+
+def test_udp_datagrams_from_the_cli(speech_wav):
+    path, samples = speech_wav
+    frames = [json.loads(d) for d in _datagrams_from_live(path, "--udp", frame_count(samples))]
     assert frames[-1]["frame"] == frame_count(samples) - 1 and frames[0]["rig"] == "arkit52"
 
 
@@ -167,15 +175,7 @@ def test_live_link_packet_layout():
 
 def test_live_link_from_the_cli(speech_wav):
     path, samples = speech_wav
-    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    receiver.bind(("127.0.0.1", 0))
-    receiver.settimeout(20)
-    port = receiver.getsockname()[1]
-    done = subprocess.run([sys.executable, "-m", "talkinghead", "live", "--audio", str(path), "--fast",
-                           "--livelink", f"127.0.0.1:{port}"], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    packets = [_parse_live_link(receiver.recv(65536)) for _ in range(frame_count(samples))]
-    receiver.close()
+    packets = [_parse_live_link(d) for d in _datagrams_from_live(path, "--livelink", frame_count(samples))]
     assert [p["frame"] for p in packets] == list(range(frame_count(samples)))
     assert len({p["device"] for p in packets}) == 1
     assert max(p["curves"]["jawOpen"] for p in packets) > 0.1

@@ -25,24 +25,23 @@ import uuid
 import numpy as np
 
 from ..errors import MotionFileError
+from ..motion import ARKIT_BLENDSHAPES
 from .frames import UdpSender
 
 VERSION = 6
 DEFAULT_PORT = 11111
-UNREAL_CURVES: tuple[str, ...] = (
-    "eyeBlinkLeft", "eyeLookDownLeft", "eyeLookInLeft", "eyeLookOutLeft", "eyeLookUpLeft",
-    "eyeSquintLeft", "eyeWideLeft", "eyeBlinkRight", "eyeLookDownRight", "eyeLookInRight",
-    "eyeLookOutRight", "eyeLookUpRight", "eyeSquintRight", "eyeWideRight",
-    "jawForward", "jawLeft", "jawRight", "jawOpen",
-    "mouthClose", "mouthFunnel", "mouthPucker", "mouthLeft", "mouthRight",
-    "mouthSmileLeft", "mouthSmileRight", "mouthFrownLeft", "mouthFrownRight",
-    "mouthDimpleLeft", "mouthDimpleRight", "mouthStretchLeft", "mouthStretchRight",
-    "mouthRollLower", "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper",
-    "mouthPressLeft", "mouthPressRight", "mouthLowerDownLeft", "mouthLowerDownRight",
-    "mouthUpperUpLeft", "mouthUpperUpRight",
-    "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
-    "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "noseSneerLeft", "noseSneerRight",
-    "tongueOut",
+
+
+def _unreal_order(shapes: tuple[str, ...]) -> tuple[str, ...]:
+    """Our (Live Link Face CSV) shape order with the two pairs Unreal's enum lists the other way."""
+    order = list(shapes)
+    for first, second in (("jawRight", "jawLeft"), ("mouthRight", "mouthLeft")):
+        i, j = order.index(first), order.index(second)
+        order[i], order[j] = order[j], order[i]
+    return tuple(order)
+
+
+UNREAL_CURVES: tuple[str, ...] = _unreal_order(ARKIT_BLENDSHAPES) + (
     "headYaw", "headPitch", "headRoll",
     "leftEyeYaw", "leftEyePitch", "leftEyeRoll", "rightEyeYaw", "rightEyePitch", "rightEyeRoll",
 )
