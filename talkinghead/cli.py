@@ -153,7 +153,8 @@ def prepare(source: Path = typer.Argument(..., metavar="INPUT", help="a photo or
 
 @app.command()
 def export(motion_file: Path = typer.Argument(..., metavar="MOTION", help="motion file (.npz)"),
-           out: Path = typer.Option(..., "-o", "--out", help="output: .csv (ARKit / Live Link Face), .json or .glb (animated glTF head)")) -> None:
+           out: Path = typer.Option(..., "-o", "--out", help="output: .csv (ARKit / Live Link Face), .json or .glb (animated glTF head)"),
+           flame: Optional[Path] = typer.Option(None, help="FLAME model file: converts a flame motion to ARKit for .csv/.glb")) -> None:
     """Convert a motion file to ARKit CSV (Live Link Face layout), JSON or an animated glTF head."""
     from .motion import Motion
     writers = {".csv": Motion.to_arkit_csv, ".json": Motion.to_json, ".glb": Motion.to_glb}
@@ -161,7 +162,13 @@ def export(motion_file: Path = typer.Argument(..., metavar="MOTION", help="motio
     if suffix not in writers:
         raise TalkingHeadError(f"unknown export format {suffix!r}: use .csv, .json or .glb")
     _output(out)
-    writers[suffix](Motion.load(motion_file), out)
+    moving = Motion.load(motion_file)
+    if moving.rig == "flame" and suffix != ".json":  # ARKit formats: fit FLAME onto arkit52 first
+        if flame is None:
+            raise TalkingHeadError(f"{motion_file} is a flame motion: pass --flame FILE to convert it to ARKit")
+        from .rigs.flame import flame_to_arkit52
+        moving = flame_to_arkit52(_flame(flame), moving)
+    writers[suffix](moving, out)
     typer.echo(f"wrote {out}")
 
 

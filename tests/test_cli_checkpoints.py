@@ -64,3 +64,20 @@ def test_flame_motion_without_flame_file_is_a_clear_error(files, tmp_path, capsy
                  str(files / "artalk.pt"), "-o", str(out)]) == 0
     assert main(["render", str(out), "-o", str(tmp_path / "x.mp4")]) == 2
     assert "--flame" in capsys.readouterr().err
+
+
+def test_flame_motion_exports_to_arkit_formats(files, tmp_path, capsys):
+    """ARTalk users' question: their FLAME motion as ARKit curves (CSV, glTF), by fitting."""
+    from talkinghead.sinks.gltf import read_glb
+    out = tmp_path / "m.npz"
+    assert main(["motion", str(files / "in.wav"), "--model", "artalk", "--checkpoint",
+                 str(files / "artalk.pt"), "-o", str(out)]) == 0
+    assert main(["export", str(out), "-o", str(tmp_path / "m.csv")]) == 2
+    assert "--flame" in capsys.readouterr().err
+    flame = ["--flame", str(files / "FLAME_with_eye.pt")]
+    assert main(["export", str(out), "-o", str(tmp_path / "m.csv"), *flame]) == 0
+    rows = (tmp_path / "m.csv").read_text().splitlines()
+    assert rows[0].startswith("Timecode,BlendShapeCount,EyeBlinkLeft") and len(rows) == 76
+    assert main(["export", str(out), "-o", str(tmp_path / "m.glb"), *flame]) == 0
+    doc, _ = read_glb(tmp_path / "m.glb")
+    assert doc["accessors"][doc["animations"][0]["samplers"][0]["input"]]["count"] == 75
