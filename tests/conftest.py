@@ -46,3 +46,13 @@ def eval_dir(shared_dir: Path) -> Path:
     if not path.is_dir():
         pytest.skip("../shared/eval is absent")
     return path
+
+
+def random_chunks(x: np.ndarray, rng: np.random.Generator, shortest: int, longest: int):
+    """Consecutive pieces of `x` of random lengths in [shortest, longest): how stream tests feed
+    audio, so a stream must give the same result whatever the chunking."""
+    i = 0
+    while i < len(x):
+        n = int(rng.integers(shortest, longest))
+        yield x[i:i + n]
+        i += n

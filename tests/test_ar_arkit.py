@@ -12,6 +12,8 @@ from talkinghead.motion import ARKIT52_CHANNELS, Motion
 from talkinghead.training.ar import build_ar
 from talkinghead.training.export import WEIGHTS_DIR, export, load_ar_arkit, load_shipped
 
+from conftest import random_chunks
+
 TINY = ARTalkConfig(ar_width=32, ar_depth=1, ar_heads=2, audio_dim=16, motion_dim=55, code_dim=8,
                     vae_hidden=16, vae_depth=1, vae_heads=2, patch_nums=(1, 2, 5), style_dim=16,
                     style_depth=1, style_heads=2, style_ffn=32, audio_encoder=None)
@@ -62,12 +64,7 @@ def test_stream_equals_predict(model):
     audio = speech(1.37)
     whole = model.predict(audio).values
     s = model.stream()
-    rng = np.random.default_rng(0)
-    parts, i = [], 0
-    while i < len(audio):
-        n = int(rng.integers(1, 2500))
-        parts.append(s.feed(audio[i:i + n]))
-        i += n
+    parts = [s.feed(piece) for piece in random_chunks(audio, np.random.default_rng(0), 1, 2500)]
     parts.append(s.flush())
     np.testing.assert_array_equal(np.concatenate(parts), whole)
 

@@ -20,6 +20,8 @@ from talkinghead.models.artalk.style import StyleEncoder
 from talkinghead.models.base import MotionModel, frame_count
 from talkinghead.rigs import flame
 
+from conftest import random_chunks
+
 TOY = ARTalkConfig.fixture_small().with_(audio_encoder="tiny", audio_dim=32)
 
 
@@ -97,12 +99,8 @@ def test_batch_equals_single_runs(net, audio, style):
 def test_stream_is_bit_exact_with_predict(net, audio, style, postprocess):
     model = ARTalkModel(net, postprocess=postprocess, style_motion=style)
     whole = model.predict(audio).values
-    rng = np.random.default_rng(4)
-    stream, parts, i = model.stream(), [], 0
-    while i < len(audio):
-        n = int(rng.integers(1, 40000))
-        parts.append(stream.feed(audio[i:i + n]))
-        i += n
+    stream = model.stream()
+    parts = [stream.feed(piece) for piece in random_chunks(audio, np.random.default_rng(4), 1, 40000)]
     parts.append(stream.flush())
     assert np.array_equal(np.concatenate(parts), whole)
     assert len(whole) == artalk_frame_count(len(audio))

@@ -58,20 +58,25 @@ def test_dhlive_lstm_motion(files, tmp_path):
     assert motion.rig == "dhlive6" and motion.values.shape == (75, 6)
 
 
-def test_flame_motion_without_flame_file_is_a_clear_error(files, tmp_path, capsys):
-    out = tmp_path / "m.npz"
+@pytest.fixture(scope="module")
+def flame_motion(files):
+    """An ARTalk motion file made without a FLAME model: FLAME values, no landmarks."""
+    out = files / "flame_motion.npz"
     assert main(["motion", str(files / "in.wav"), "--model", "artalk", "--checkpoint",
                  str(files / "artalk.pt"), "-o", str(out)]) == 0
+    return out
+
+
+def test_flame_motion_without_flame_file_is_a_clear_error(flame_motion, tmp_path, capsys):
+    out = flame_motion
     assert main(["render", str(out), "-o", str(tmp_path / "x.mp4")]) == 2
     assert "--flame" in capsys.readouterr().err
 
 
-def test_flame_motion_exports_to_arkit_formats(files, tmp_path, capsys):
+def test_flame_motion_exports_to_arkit_formats(files, flame_motion, tmp_path, capsys):
     """ARTalk users' question: their FLAME motion as ARKit curves (CSV, glTF), by fitting."""
     from talkinghead.sinks.gltf import read_glb
-    out = tmp_path / "m.npz"
-    assert main(["motion", str(files / "in.wav"), "--model", "artalk", "--checkpoint",
-                 str(files / "artalk.pt"), "-o", str(out)]) == 0
+    out = flame_motion
     assert main(["export", str(out), "-o", str(tmp_path / "m.csv")]) == 2
     assert "--flame" in capsys.readouterr().err
     flame = ["--flame", str(files / "FLAME_with_eye.pt")]

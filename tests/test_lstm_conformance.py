@@ -22,7 +22,7 @@ from talkinghead.models.lstm import (Audio2Feature, V1FrameStream, _FastSteps, a
 from talkinghead.motion import ARKIT52_CHANNELS, ARKIT_BLENDSHAPES
 from talkinghead.rigs.dhlive6 import (DHLIVE6_CHANNELS, decode_bases, lip_gap, lip_gap_rates,
                                       lip_guard, pca_mouth_images, symmetrize_pca)
-from conftest import max_err
+from conftest import max_err, random_chunks
 
 ATOL = 1e-5  # README: LSTM atol 1e-5; fbank 1e-5 when kaldi-native-fbank itself is called
 
@@ -80,12 +80,7 @@ def test_fbank_streaming_equals_offline(fx, rate):
 
 def _feed_in_random_chunks(stream, x: np.ndarray, rng: np.random.Generator, longest: int) -> np.ndarray:
     """Every frame a filterbank stream returns for `x` fed in chunks of 1..longest samples."""
-    parts, i = [], 0
-    while i < len(x):
-        n = int(rng.integers(1, longest))
-        parts.append(stream.feed(x[i:i + n]))
-        i += n
-    return np.concatenate(parts)
+    return np.concatenate([stream.feed(piece) for piece in random_chunks(x, rng, 1, longest)])
 
 
 def test_fbank_rejects_bad_input():

@@ -12,6 +12,8 @@ from talkinghead.models.phonetic.idle import HeadMotion, blink_curve, blink_time
 from talkinghead.models.phonetic.visemes import ARPABET, VISEME_POSES
 from talkinghead.motion import ARKIT52_CHANNELS, ARKIT_BLENDSHAPES
 
+from conftest import random_chunks
+
 ARPABET_PHONES = ("AA AE AH AO AW AY B CH D DH EH ER EY F G HH IH IY JH K L M N NG OW OY P R S SH "
                   "T TH UH UW V W Y Z ZH SIL").split()
 ESPEAK_EN = ["p", "b", "m", "f", "v", "T", "D", "t", "d", "n", "l", "r", "k", "g", "N", "h", "s",
@@ -186,12 +188,10 @@ def speech():
 
 
 def _run_stream(stream, audio, seed=0):
-    rng = np.random.default_rng(seed)
     out, fed, lag = [], 0, 0
-    while fed < len(audio):
-        n = int(rng.integers(100, 9000))
-        out.append(stream.feed(audio[fed:fed + n]))
-        fed = min(fed + n, len(audio))
+    for piece in random_chunks(audio, np.random.default_rng(seed), 100, 9000):
+        out.append(stream.feed(piece))
+        fed += len(piece)
         got = sum(len(o) for o in out)
         lag = max(lag, frame_count(fed) - got)
     out.append(stream.flush())
@@ -363,12 +363,10 @@ def test_acoustic_stream_equals_batch_with_bounded_latency():
     model = PhoneticModel(recognize=False)
     audio = _speechlike()
     batch = model.predict(audio).values
-    rng = np.random.default_rng(3)
     stream, parts, fed = model.stream(), [], 0
-    while fed < len(audio):
-        n = int(rng.integers(50, 2000))
-        parts.append(stream.feed(audio[fed:fed + n]))
-        fed = min(fed + n, len(audio))
+    for piece in random_chunks(audio, np.random.default_rng(3), 50, 2000):
+        parts.append(stream.feed(piece))
+        fed += len(piece)
         emitted = sum(len(p) for p in parts)
         # every frame whose audio (plus the cue's look-ahead) has arrived is out
         assert emitted >= int((fed / 16000 - ACOUSTIC_LATENCY) * 25) - 1
