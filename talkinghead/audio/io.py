@@ -245,8 +245,7 @@ def _check_duration(seconds: float, name: str, max_seconds: float | None) -> Non
 
 
 def _check_finite(x: np.ndarray, name: str) -> None:
-    finite = np.isfinite(x)
-    if finite.all():
+    if _all_finite(x):
         return
     if np.isnan(x).all():
         raise AudioError(f"{name} is all NaN")
