@@ -165,7 +165,7 @@ def _all_finite(samples: np.ndarray) -> bool:
     so a dot with zeros is finite iff all samples are; ~5x cheaper than a float64 sum on the
     640-sample chunks of a stream. Long inputs use the sum (no big zero buffer kept)."""
     if samples.size <= _ZEROS.size:
-        return math.isfinite(np.dot(samples, _ZEROS[:samples.size]))
+        return math.isfinite(np.dot(samples.ravel(), _ZEROS[:samples.size]))  # any shape
     return math.isfinite(np.sum(samples, dtype=np.float64))
 
 
