@@ -177,6 +177,8 @@ def live(audio: Optional[Path] = typer.Option(None, "--audio", help="play this f
          model: str = typer.Option("acoustic", help="streaming model (measured behind the sound: lstm-arkit 0.2 s, acoustic 0.5 s, ar-arkit-small 0.55 s, phonetic ~2.8 s)"),
          udp: Optional[str] = typer.Option(None, help="HOST:PORT: send each frame as a JSON datagram instead of printing it"),
          livelink: Optional[str] = typer.Option(None, help="HOST[:PORT]: send Live Link Face packets to Unreal (port 11111 by default)"),
+         ws: Optional[str] = typer.Option(None, help="HOST[:PORT]: serve a browser viewer and the frames over WebSocket (port 8765 by default; 127.0.0.1 keeps it to this machine)"),
+         wait_viewer: bool = typer.Option(False, help="with --ws: start once a browser has connected"),
          fast: bool = typer.Option(False, help="with --audio: do not wait for real time"),
          device: Optional[str] = typer.Option(None, help="microphone: input device name or number")) -> None:
     """Microphone (or a file played live) -> streaming motion -> JSON frames and/or Live Link."""
@@ -187,12 +189,16 @@ def live(audio: Optional[Path] = typer.Option(None, "--audio", help="play this f
     from .sinks.livelink import LiveLinkFrames
     if fast and audio is None:
         raise TalkingHeadError("--fast needs --audio (a microphone cannot run ahead of time)")
+    if wait_viewer and not ws:
+        raise TalkingHeadError("--wait-viewer needs --ws")
     chosen = _model(model, None, None)  # before the device opens: a bad name fails at once
     sinks = []
     if livelink:
         sinks.append(LiveLinkFrames(chosen.channels, chosen.rig, livelink))
-    if udp or not livelink:
+    if udp or not (livelink or ws):
         sinks.append(JsonFrames(chosen.channels, chosen.rig, FPS, None if udp else sys.stdout, udp))
+    if ws:
+        sinks.append(_frame_server(chosen, ws, wait_viewer))
     if audio is not None:
         chunks = file_chunks(audio) if fast else paced(file_chunks(audio))
     else:
@@ -203,6 +209,19 @@ def live(audio: Optional[Path] = typer.Option(None, "--audio", help="play this f
         for sink in sinks:
             sink.close()
     typer.echo(f"sent {sent} frames", err=True)
+
+
+def _frame_server(model, address: str, wait: bool):
+    """The --ws sink, announced on stderr (and, with `wait`, once a browser has connected)."""
+    from .models.base import FPS
+    from .sinks.frames import parse_address
+    from .sinks.websocket import FrameServer
+    server = FrameServer(model.channels, model.rig, FPS, parse_address(address, 8765))
+    typer.echo(f"viewer: {server.url}", err=True)
+    if wait:
+        typer.echo("waiting for a browser to connect", err=True)
+        server.wait_for_client()
+    return server
 
 
 @app.command(name="eval")

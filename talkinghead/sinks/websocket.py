@@ -1,0 +1,318 @@
+"""Motion frames to browsers: a small HTTP + WebSocket server for `talkinghead live --ws`.
+
+One port serves three things:
+
+* `/` and `/viewer.js`: a self-contained page that draws the arkit52 head from the frames it
+  receives (canvas 2D, no libraries; other rigs get a bar per channel);
+* `/rig.json`: the rig the page deforms (neutral, the 52 blendshape deltas, triangles, vertex
+  colours, head pivot), so a client draws exactly our rig;
+* `/frames`: a WebSocket (RFC 6455) on which every frame goes out as the same JSON record the
+  UDP sink sends (`sinks/frames.frame_record`).
+
+Why our own few lines of protocol rather than a web framework: the server only pushes text
+messages and answers pings and closes, which is a handful of byte layouts; a dependency would
+bring an event loop to a pipeline that is plain threads. Each client gets a writer thread and a
+short queue: a slow browser loses old frames (a frame is a whole state, the next one replaces
+it) instead of stalling the audio loop. Bind to 127.0.0.1 unless others should watch.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import queue
+import socket
+import struct
+import threading
+from importlib import resources
+
+import numpy as np
+
+from ..errors import TalkingHeadError
+from .frames import frame_record
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
+MAX_REQUEST = 16384       # bytes of HTTP request head we read before giving up
+MAX_CLIENT_MESSAGE = 65536  # browsers only send us pings and closes
+QUEUE_FRAMES = 32         # frames a client may fall behind before the oldest are dropped
+OP_TEXT, OP_CLOSE, OP_PING, OP_PONG = 0x1, 0x8, 0x9, 0xA
+
+
+# -- the protocol ---------------------------------------------------------------------------
+
+def accept_key(key: str) -> str:
+    """Sec-WebSocket-Accept for a client's Sec-WebSocket-Key."""
+    return base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+
+
+def encode_frame(payload: bytes, opcode: int = OP_TEXT, mask: bytes | None = None) -> bytes:
+    """One final WebSocket frame; servers send unmasked, clients (and tests) pass a 4-byte mask."""
+    n = len(payload)
+    head = bytes([0x80 | opcode])
+    bit = 0x80 if mask else 0
+    if n < 126:
+        head += bytes([bit | n])
+    elif n < 65536:
+        head += bytes([bit | 126]) + struct.pack(">H", n)
+    else:
+        head += bytes([bit | 127]) + struct.pack(">Q", n)
+    if mask:
+        return head + mask + _unmask(payload, mask)
+    return head + payload
+
+
+def read_frame(conn: socket.socket, limit: int = MAX_CLIENT_MESSAGE) -> tuple[int, bytes]:
+    """(opcode, payload) of the next frame; masked payloads are unmasked. Raises ConnectionError
+    on a closed socket or a frame longer than `limit`."""
+    b0, b1 = _read_exact(conn, 2)
+    n = b1 & 0x7F
+    if n == 126:
+        n = struct.unpack(">H", _read_exact(conn, 2))[0]
+    elif n == 127:
+        n = struct.unpack(">Q", _read_exact(conn, 8))[0]
+    if n > limit:
+        raise ConnectionError(f"frame of {n} bytes is over the limit of {limit}")
+    mask = _read_exact(conn, 4) if b1 & 0x80 else None
+    payload = _read_exact(conn, n)
+    return b0 & 0x0F, _unmask(payload, mask) if mask else payload
+
+
+def _unmask(data: bytes, mask: bytes) -> bytes:
+    key = np.frombuffer(mask * (len(data) // 4 + 1), np.uint8)[: len(data)]
+    return (np.frombuffer(data, np.uint8) ^ key).tobytes()
+
+
+def _read_exact(conn: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        part = conn.recv(n - len(data))
+        if not part:
+            raise ConnectionError("connection closed")
+        data += part
+    return data
+
+
+def _read_request(conn: socket.socket) -> tuple[str, dict[str, str]]:
+    """(path, lower-cased headers) of an HTTP GET, or ConnectionError."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        part = conn.recv(4096)
+        if not part or len(data) > MAX_REQUEST:
+            raise ConnectionError("incomplete request")
+        data += part
+    lines = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    parts = lines[0].split()
+    if len(parts) != 3 or parts[0] != "GET":
+        raise ConnectionError("not a GET request")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return parts[1].split("?", 1)[0], headers
+
+
+def _http(status: str, body: bytes = b"", kind: str = "text/plain; charset=utf-8") -> bytes:
+    head = (f"HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {len(body)}\r\n"
+            "Cache-Control: no-cache\r\nConnection: close\r\n\r\n")
+    return head.encode() + body
+
+
+# -- what the page needs --------------------------------------------------------------------
+
+def rig_document(rig_name: str, channels: tuple[str, ...]) -> dict:
+    """The JSON the viewer draws: for arkit52 the whole rig (metres, 6 decimals), else the
+    channel names only (the page then shows one bar per channel)."""
+    doc: dict = {"rig": rig_name, "channels": list(channels)}
+    if rig_name == "arkit52":
+        from ..rigs.arkit52 import Arkit52Rig
+        rig = Arkit52Rig()
+        flat = lambda a: np.round(np.asarray(a, np.float64), 6).ravel().tolist()  # noqa: E731
+        g = rig.groups
+        doc.update(
+            shapes=list(channels[: rig.num_shapes]), neutral=flat(rig.neutral),
+            basis=[flat(b) for b in rig.basis], triangles=np.asarray(rig.triangles).ravel().tolist(),
+            colors=flat(np.round(rig.vertex_colors(), 3)), pivot=flat(rig.pivot),
+            mouth=_loop(g["upper_lip_inner"], g["lower_lip_inner"]),
+            eyes=[_loop(g[f"{side}_eye_upper"], g[f"{side}_eye_lower"]) for side in ("right", "left")])
+    return doc
+
+
+def _loop(upper: np.ndarray, lower: np.ndarray) -> list[int]:
+    """A closed contour from its two halves, both ordered the same way (topology.groups)."""
+    return np.r_[upper, lower[::-1]].tolist()
+
+
+def _viewer_file(name: str) -> bytes:
+    return resources.files("talkinghead.sinks").joinpath("viewer", name).read_bytes()
+
+
+# -- the server -----------------------------------------------------------------------------
+
+class _Client:
+    """One WebSocket connection: a writer thread drains a short queue of encoded frames."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn = conn
+        self.queue: queue.Queue[bytes | None] = queue.Queue(QUEUE_FRAMES)
+        self.alive = True
+        self.writer = threading.Thread(target=self._write, daemon=True)
+        self.writer.start()
+
+    def offer(self, data: bytes | None) -> None:
+        """Queue without blocking; when full, the oldest frame makes room."""
+        while self.alive:
+            try:
+                self.queue.put_nowait(data)
+                return
+            except queue.Full:
+                try:
+                    self.queue.get_nowait()
+                except queue.Empty:
+                    pass
+
+    def _write(self) -> None:
+        while self.alive:
+            data = self.queue.get()
+            if data is None:
+                break
+            try:
+                self.conn.sendall(data)
+            except OSError:
+                break
+        self.alive = False
+        _close_quietly(self.conn)
+
+    def stop(self) -> None:
+        self.offer(encode_frame(struct.pack(">H", 1001), OP_CLOSE))  # 1001: going away
+        self.offer(None)
+
+
+class FrameServer:
+    """A frame sink (`sink(index, values, latency_ms)`) that serves the viewer and pushes every
+    frame to each connected WebSocket client. Port 0 picks a free port (see `.address`)."""
+
+    def __init__(self, channels: tuple[str, ...], rig: str, fps: float,
+                 address: tuple[str, int] = ("127.0.0.1", 8765)) -> None:
+        self.channels, self.rig, self.fps = tuple(channels), rig, fps
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self._listener.bind(address)
+        except OSError as exc:
+            self._listener.close()
+            raise TalkingHeadError(f"cannot serve on {address[0]}:{address[1]}: "
+                                   f"{exc.strerror or exc}") from None
+        self._listener.listen(16)
+        self.address = self._listener.getsockname()[:2]
+        self._clients: list[_Client] = []
+        self._lock = threading.Lock()
+        self._connected = threading.Event()
+        self._closed = False
+        self._rig_json: bytes | None = None
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address[0]}:{self.address[1]}/"
+
+    @property
+    def clients(self) -> int:
+        with self._lock:
+            return sum(c.alive for c in self._clients)
+
+    def wait_for_client(self, timeout: float | None = None) -> bool:
+        """Block until a WebSocket client is connected (True) or the timeout passes (False)."""
+        return self._connected.wait(timeout)
+
+    def __call__(self, index: int, values: np.ndarray, latency_ms: float | None = None) -> None:
+        record = frame_record(index, values, self.channels, self.rig, self.fps, latency_ms)
+        data = encode_frame(record.encode())
+        with self._lock:
+            self._clients = [c for c in self._clients if c.alive]
+            clients = list(self._clients)
+        for client in clients:
+            client.offer(data)
+
+    def close(self) -> None:
+        self._closed = True
+        _close_quietly(self._listener)
+        with self._lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            client.stop()
+        for client in clients:
+            client.writer.join(timeout=1.0)
+
+    # -- connections -----------------------------------------------------------------------
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            conn.settimeout(10.0)
+            path, headers = _read_request(conn)
+            if headers.get("upgrade", "").lower() == "websocket" and path == "/frames":
+                self._upgrade(conn, headers)
+                return
+            conn.sendall(self._page(path))
+        except (OSError, ConnectionError, UnicodeError):
+            pass
+        _close_quietly(conn)
+
+    def _page(self, path: str) -> bytes:
+        if path in ("/", "/index.html"):
+            return _http("200 OK", _viewer_file("index.html"), "text/html; charset=utf-8")
+        if path == "/viewer.js":
+            return _http("200 OK", _viewer_file("viewer.js"), "text/javascript; charset=utf-8")
+        if path == "/rig.json":
+            if self._rig_json is None:
+                self._rig_json = json.dumps(rig_document(self.rig, self.channels),
+                                            separators=(",", ":")).encode()
+            return _http("200 OK", self._rig_json, "application/json")
+        return _http("404 Not Found", b"not found\n")
+
+    def _upgrade(self, conn: socket.socket, headers: dict[str, str]) -> None:
+        key = headers.get("sec-websocket-key", "")
+        if not key:
+            conn.sendall(_http("400 Bad Request", b"missing Sec-WebSocket-Key\n"))
+            _close_quietly(conn)
+            return
+        conn.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                      f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept_key(key)}\r\n\r\n").encode())
+        conn.settimeout(None)
+        client = _Client(conn)
+        with self._lock:
+            if self._closed:
+                client.stop()
+                return
+            self._clients.append(client)
+        self._connected.set()
+        self._listen(client)
+
+    def _listen(self, client: _Client) -> None:
+        """Answer pings and closes until the client goes (its messages carry nothing for us)."""
+        try:
+            while client.alive:
+                opcode, payload = read_frame(client.conn)
+                if opcode == OP_PING:
+                    client.offer(encode_frame(payload, OP_PONG))
+                elif opcode == OP_CLOSE:
+                    client.offer(encode_frame(payload[:2], OP_CLOSE))
+                    break
+        except (OSError, ConnectionError):
+            pass
+        client.offer(None)
+
+
+def _close_quietly(conn: socket.socket) -> None:
+    try:
+        conn.close()
+    except OSError:
+        pass
