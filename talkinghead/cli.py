@@ -211,6 +211,26 @@ def live(audio: Optional[Path] = typer.Option(None, "--audio", help="play this f
     typer.echo(f"sent {sent} frames", err=True)
 
 
+@app.command()
+def serve(model: str = typer.Option("acoustic", help="streaming model for the browsers' microphones"),
+          address: str = typer.Option("127.0.0.1:8765", help="HOST[:PORT] to serve on (127.0.0.1: this machine only; browsers allow microphones on localhost or https)"),
+          max_speakers: int = typer.Option(4, min=1, help="microphones served at once")) -> None:
+    """A web page where you speak into your browser's microphone and watch the head talk."""
+    import time
+    from .models.base import FPS
+    from .sinks.frames import parse_address
+    from .sinks.websocket import FrameServer
+    chosen = _model(model, None, None)
+    server = FrameServer(chosen.channels, chosen.rig, FPS, parse_address(address, 8765),
+                         model=chosen, max_speakers=max_speakers)
+    typer.echo(f"serving: {server.url} (Ctrl-C stops)", err=True)
+    try:
+        while True:
+            time.sleep(3600)
+    finally:
+        server.close()
+
+
 def _frame_server(model, address: str, wait: bool):
     """The --ws sink, announced on stderr (and, with `wait`, once a browser has connected)."""
     from .models.base import FPS

@@ -16,8 +16,9 @@ import pytest
 from talkinghead.errors import TalkingHeadError
 from talkinghead.motion import ARKIT52_CHANNELS
 from talkinghead.rigs.arkit52 import Arkit52Rig
-from talkinghead.sinks.websocket import (OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, FrameServer,
-                                         accept_key, encode_frame, read_frame, rig_document)
+from talkinghead.sinks.websocket import (OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT,
+                                         FrameServer, accept_key, encode_frame, read_frame,
+                                         rig_document)
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455's own example key
 
@@ -29,9 +30,10 @@ def server():
     s.close()
 
 
-def _get(server: FrameServer, path: str) -> tuple[str, dict[str, str], bytes]:
+def _get(server: FrameServer, path: str, upgrade: bool = False) -> tuple[str, dict[str, str], bytes]:
+    extra = f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\n" if upgrade else ""
     with socket.create_connection(server.address, timeout=10) as conn:
-        conn.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        conn.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n{extra}\r\n".encode())
         data = b""
         while part := conn.recv(65536):
             data += part
@@ -41,9 +43,9 @@ def _get(server: FrameServer, path: str) -> tuple[str, dict[str, str], bytes]:
     return lines[0], headers, body
 
 
-def _connect(server: FrameServer) -> socket.socket:
+def _connect(server: FrameServer, path: str = "/frames") -> socket.socket:
     conn = socket.create_connection(server.address, timeout=10)
-    conn.sendall(("GET /frames HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    conn.sendall((f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                   f"Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
     head = b""
     while not head.endswith(b"\r\n\r\n"):
@@ -163,7 +165,125 @@ def test_a_busy_port_is_a_one_line_error(server):
 
 def test_other_rigs_get_channel_names_only():
     doc = rig_document("dhlive6", ("a", "b"))
-    assert doc == {"rig": "dhlive6", "channels": ["a", "b"]}
+    assert doc == {"rig": "dhlive6", "channels": ["a", "b"], "microphone": False}
+
+
+# -- `serve`: a browser's microphone in, its own frames out ------------------------------------
+
+@pytest.fixture(scope="module")
+def speech():
+    from talkinghead.audio.tts import synthesize
+    return np.r_[np.zeros(3000, np.float32), synthesize("Talking through the browser.").audio]
+
+
+@pytest.fixture(scope="module")
+def acoustic():
+    from talkinghead.models import load_model
+    return load_model("acoustic")
+
+
+@pytest.fixture
+def speaking_server(acoustic):
+    s = FrameServer(acoustic.channels, acoustic.rig, 25.0, ("127.0.0.1", 0), model=acoustic,
+                    max_speakers=1)
+    yield s
+    s.close()
+
+
+def _speak(server, audio: np.ndarray, rate: int, step: int = 2048) -> tuple[list[dict], bytes]:
+    """Send audio as a browser does, then "end"; the frames received and the close payload."""
+    conn = _connect(server, f"/audio?rate={rate}")
+    with conn:
+        for i in range(0, len(audio), step):
+            conn.sendall(encode_frame(audio[i:i + step].astype("<f4").tobytes(), OP_BINARY, b"mask"))
+        conn.sendall(encode_frame(b"end", OP_TEXT, b"mask"))
+        return _frames_until_close(conn)
+
+
+def _frames_until_close(conn) -> tuple[list[dict], bytes]:
+    frames = []
+    while True:
+        op, payload = read_frame(conn)
+        if op == OP_CLOSE:
+            return frames, payload
+        frames.append(json.loads(payload))
+
+
+def test_a_microphone_stream_gets_the_models_frames(speaking_server, acoustic, speech):
+    from talkinghead.models import frame_count
+    frames, close = _speak(speaking_server, speech, 16000)
+    assert close[:2] == b"\x03\xe8"   # 1000: done
+    assert [f["frame"] for f in frames] == list(range(frame_count(len(speech))))
+    got = np.array([[f["values"][c] for c in acoustic.channels] for f in frames])
+    np.testing.assert_allclose(got, acoustic.predict(speech).values, atol=1e-5)  # stream == batch
+    assert all("latency_ms" in f for f in frames)   # (negative here: sent faster than real time)
+
+
+def test_a_48_khz_microphone_is_resampled(speaking_server, acoustic, speech):
+    import soxr
+    from talkinghead.models import frame_count
+    frames, _ = _speak(speaking_server, soxr.resample(speech, 16000, 48000).astype(np.float32), 48000)
+    assert abs(len(frames) - frame_count(len(speech))) <= 1
+    jaw = np.array([f["values"]["jawOpen"] for f in frames])
+    expected = acoustic.predict(speech).values[:, acoustic.channels.index("jawOpen")]
+    n = min(len(jaw), len(expected))
+    assert np.corrcoef(jaw[:n], expected[:n])[0, 1] > 0.95
+
+
+@pytest.mark.parametrize("payload, reason", [(np.array([0.1, np.nan], "<f4").tobytes(), b"NaN"),
+                                             (b"\x00" * 6, b"multiple of 4 bytes")])
+def test_bad_audio_closes_with_the_reason(speaking_server, payload, reason):
+    conn = _connect(speaking_server, "/audio?rate=16000")
+    with conn:
+        conn.sendall(encode_frame(payload, OP_BINARY, b"mask"))
+        _, close = _frames_until_close(conn)
+    assert close[:2] == b"\x03\xef" and reason in close   # 1007: invalid data
+
+
+@pytest.mark.parametrize("query", ["", "?rate=abc", "?rate=100", "?rate=1e9"])
+def test_audio_needs_a_sane_rate(speaking_server, query):
+    status, _, body = _get(speaking_server, f"/audio{query}", upgrade=True)
+    assert status == "HTTP/1.1 400 Bad Request" and b"rate=HZ" in body
+
+
+def test_one_microphone_at_a_time_when_so_limited(speaking_server):
+    first = _connect(speaking_server, "/audio?rate=16000")
+    with first:
+        status, _, body = _get(speaking_server, "/audio?rate=16000", upgrade=True)
+        assert status == "HTTP/1.1 503 Service Unavailable" and b"too many" in body
+        first.sendall(encode_frame(b"end", OP_TEXT, b"mask"))
+        _frames_until_close(first)
+
+
+def test_without_a_model_there_is_no_audio_endpoint(server):
+    assert _get(server, "/audio?rate=16000", upgrade=True)[0] == "HTTP/1.1 404 Not Found"
+    assert json.loads(_get(server, "/rig.json")[2])["microphone"] is False
+
+
+def test_the_page_offers_the_microphone_when_served(speaking_server):
+    assert json.loads(_get(speaking_server, "/rig.json")[2])["microphone"] is True
+    assert b'id="mic"' in _get(speaking_server, "/")[2]
+
+
+def test_cli_serve_takes_a_microphone_and_stops_on_ctrl_c(speech):
+    import signal
+    from talkinghead.models import frame_count
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "talkinghead", "serve", "--address", f"127.0.0.1:{port}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        assert proc.stderr.readline().startswith(f"serving: http://127.0.0.1:{port}/")
+        address = type("Address", (), {"address": ("127.0.0.1", port)})()
+        frames, _ = _speak(address, speech, 16000)
+        assert len(frames) == frame_count(len(speech))
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and err.strip().endswith("talkinghead: interrupted")
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node not installed")

@@ -7,7 +7,12 @@ One port serves three things:
 * `/rig.json`: the rig the page deforms (neutral, the 52 blendshape deltas, triangles, vertex
   colours, head pivot), so a client draws exactly our rig;
 * `/frames`: a WebSocket (RFC 6455) on which every frame goes out as the same JSON record the
-  UDP sink sends (`sinks/frames.frame_record`).
+  UDP sink sends (`sinks/frames.frame_record`);
+* `/audio?rate=R` (only when the server has a model: `talkinghead serve`): a browser sends its
+  microphone as binary messages of float32 samples at R Hz and a text "end" when it stops; it gets
+  back the frames of its own stream (resampled to 16 kHz with soxr, run through
+  `pipeline.live`, so latency is measured as for a local microphone). Streams of different
+  clients are independent; their feed calls run one at a time (pocketsphinx decoders are shared).
 
 Why our own few lines of protocol rather than a web framework: the server only pushes text
 messages and answers pings and closes, which is a handful of byte layouts; a dependency would
@@ -29,14 +34,17 @@ from importlib import resources
 
 import numpy as np
 
-from ..errors import TalkingHeadError
+from ..audio.io import check_chunk
+from ..errors import AudioError, TalkingHeadError
 from .frames import frame_record
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 MAX_REQUEST = 16384       # bytes of HTTP request head we read before giving up
 MAX_CLIENT_MESSAGE = 65536  # browsers only send us pings and closes
 QUEUE_FRAMES = 32         # frames a client may fall behind before the oldest are dropped
-OP_TEXT, OP_CLOSE, OP_PING, OP_PONG = 0x1, 0x8, 0x9, 0xA
+OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+MAX_AUDIO_MESSAGE = 1 << 20   # bytes: 5 s of float32 at 48 kHz in one message is plenty
+RATES = (8000, 192000)        # accepted microphone sample rates, Hz
 
 
 # -- the protocol ---------------------------------------------------------------------------
@@ -93,8 +101,8 @@ def _read_exact(conn: socket.socket, n: int) -> bytes:
     return data
 
 
-def _read_request(conn: socket.socket) -> tuple[str, dict[str, str]]:
-    """(path, lower-cased headers) of an HTTP GET, or ConnectionError."""
+def _read_request(conn: socket.socket) -> tuple[str, str, dict[str, str]]:
+    """(path, query, lower-cased headers) of an HTTP GET, or ConnectionError."""
     data = b""
     while b"\r\n\r\n" not in data:
         part = conn.recv(4096)
@@ -109,7 +117,8 @@ def _read_request(conn: socket.socket) -> tuple[str, dict[str, str]]:
     for line in lines[1:]:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
-    return parts[1].split("?", 1)[0], headers
+    path, _, query = parts[1].partition("?")
+    return path, query, headers
 
 
 def _http(status: str, body: bytes = b"", kind: str = "text/plain; charset=utf-8") -> bytes:
@@ -120,10 +129,11 @@ def _http(status: str, body: bytes = b"", kind: str = "text/plain; charset=utf-8
 
 # -- what the page needs --------------------------------------------------------------------
 
-def rig_document(rig_name: str, channels: tuple[str, ...]) -> dict:
+def rig_document(rig_name: str, channels: tuple[str, ...], microphone: bool = False) -> dict:
     """The JSON the viewer draws: for arkit52 the whole rig (metres, 6 decimals), else the
-    channel names only (the page then shows one bar per channel)."""
-    doc: dict = {"rig": rig_name, "channels": list(channels)}
+    channel names only (the page then shows one bar per channel). `microphone`: the server takes
+    audio on /audio, so the page offers the browser's microphone."""
+    doc: dict = {"rig": rig_name, "channels": list(channels), "microphone": microphone}
     if rig_name == "arkit52":
         from ..rigs.arkit52 import Arkit52Rig
         rig = Arkit52Rig()
@@ -159,17 +169,23 @@ class _Client:
         self.writer = threading.Thread(target=self._write, daemon=True)
         self.writer.start()
 
-    def offer(self, data: bytes | None) -> None:
-        """Queue without blocking; when full, the oldest frame makes room."""
+    def offer(self, data: bytes | None, wait: bool = False) -> None:
+        """Queue `data`. When the queue is full: drop the oldest frame (viewers: the newest state
+        matters) or, with `wait`, wait for room (a speaker's own frames: slow its stream down
+        rather than lose them). Nothing happens once the connection is gone."""
         while self.alive:
             try:
-                self.queue.put_nowait(data)
+                if wait:
+                    self.queue.put(data, timeout=0.1)
+                else:
+                    self.queue.put_nowait(data)
                 return
             except queue.Full:
-                try:
-                    self.queue.get_nowait()
-                except queue.Empty:
-                    pass
+                if not wait:
+                    try:
+                        self.queue.get_nowait()
+                    except queue.Empty:
+                        pass
 
     def _write(self) -> None:
         while self.alive:
@@ -183,18 +199,26 @@ class _Client:
         self.alive = False
         _close_quietly(self.conn)
 
-    def stop(self) -> None:
-        self.offer(encode_frame(struct.pack(">H", 1001), OP_CLOSE))  # 1001: going away
+    def stop(self, code: int = 1001, reason: str = "") -> None:
+        """Close after what is queued (1001: going away; 1000 done; 1007 bad data)."""
+        payload = struct.pack(">H", code) + reason.encode()[:120]
+        self.offer(encode_frame(payload, OP_CLOSE))
         self.offer(None)
 
 
 class FrameServer:
     """A frame sink (`sink(index, values, latency_ms)`) that serves the viewer and pushes every
-    frame to each connected WebSocket client. Port 0 picks a free port (see `.address`)."""
+    frame to each connected WebSocket client. Port 0 picks a free port (see `.address`).
+
+    With a `model` (a streaming MotionModel on the same rig), browsers may also send their own
+    microphone on /audio, at most `max_speakers` at once (see the module docstring)."""
 
     def __init__(self, channels: tuple[str, ...], rig: str, fps: float,
-                 address: tuple[str, int] = ("127.0.0.1", 8765)) -> None:
+                 address: tuple[str, int] = ("127.0.0.1", 8765), model=None,
+                 max_speakers: int = 4) -> None:
         self.channels, self.rig, self.fps = tuple(channels), rig, fps
+        self.model = None if model is None else _OneAtATime(model)
+        self._speakers = threading.BoundedSemaphore(max(1, int(max_speakers)))
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -257,9 +281,12 @@ class FrameServer:
     def _serve(self, conn: socket.socket) -> None:
         try:
             conn.settimeout(10.0)
-            path, headers = _read_request(conn)
+            path, query, headers = _read_request(conn)
             if headers.get("upgrade", "").lower() == "websocket" and path == "/frames":
                 self._upgrade(conn, headers)
+                return
+            if headers.get("upgrade", "").lower() == "websocket" and path == "/audio" and self.model:
+                self._speak(conn, headers, query)
                 return
             conn.sendall(self._page(path))
         except (OSError, ConnectionError, UnicodeError):
@@ -273,20 +300,14 @@ class FrameServer:
             return _http("200 OK", _viewer_file("viewer.js"), "text/javascript; charset=utf-8")
         if path == "/rig.json":
             if self._rig_json is None:
-                self._rig_json = json.dumps(rig_document(self.rig, self.channels),
-                                            separators=(",", ":")).encode()
+                doc = rig_document(self.rig, self.channels, self.model is not None)
+                self._rig_json = json.dumps(doc, separators=(",", ":")).encode()
             return _http("200 OK", self._rig_json, "application/json")
         return _http("404 Not Found", b"not found\n")
 
     def _upgrade(self, conn: socket.socket, headers: dict[str, str]) -> None:
-        key = headers.get("sec-websocket-key", "")
-        if not key:
-            conn.sendall(_http("400 Bad Request", b"missing Sec-WebSocket-Key\n"))
-            _close_quietly(conn)
+        if not _handshake(conn, headers):
             return
-        conn.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                      f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept_key(key)}\r\n\r\n").encode())
-        conn.settimeout(None)
         client = _Client(conn)
         with self._lock:
             if self._closed:
@@ -309,6 +330,112 @@ class FrameServer:
         except (OSError, ConnectionError):
             pass
         client.offer(None)
+
+
+    # -- a browser's microphone -------------------------------------------------------------
+
+    def _speak(self, conn: socket.socket, headers: dict[str, str], query: str) -> None:
+        """Run one client's audio through its own model stream and send it its frames."""
+        rate = _query_rate(query)
+        if rate is None:
+            conn.sendall(_http("400 Bad Request", f"/audio needs ?rate=HZ within {RATES[0]}..{RATES[1]}\n".encode()))
+            return _close_quietly(conn)
+        if not self._speakers.acquire(blocking=False):
+            conn.sendall(_http("503 Service Unavailable", b"too many microphones at once\n"))
+            return _close_quietly(conn)
+        try:
+            if not _handshake(conn, headers):
+                return
+            client = _Client(conn)
+
+            def send(index: int, values: np.ndarray, latency_ms: float | None) -> None:
+                record = frame_record(index, values, self.channels, self.rig, self.fps, latency_ms)
+                client.offer(encode_frame(record.encode()), wait=True)
+
+            from ..pipeline import live
+            try:
+                live(_client_audio(client, rate), self.model, [send])
+                client.stop(1000)
+            except TalkingHeadError as exc:   # e.g. NaN samples: say why, as the close reason
+                client.stop(1007 if isinstance(exc, AudioError) else 1011, str(exc))
+            client.writer.join(timeout=5.0)
+        finally:
+            self._speakers.release()
+
+
+class _OneAtATime:
+    """A model whose streams are made and fed one at a time across threads."""
+
+    def __init__(self, model) -> None:
+        self.model, self.lock = model, threading.Lock()
+        self.channels, self.rig = model.channels, model.rig
+
+    def stream(self) -> "_LockedStream":
+        with self.lock:
+            return _LockedStream(self.model.stream(), self.lock)
+
+
+class _LockedStream:
+    def __init__(self, stream, lock: threading.Lock) -> None:
+        self.stream, self.lock = stream, lock
+
+    def feed(self, audio: np.ndarray) -> np.ndarray:
+        with self.lock:
+            return self.stream.feed(audio)
+
+    def flush(self) -> np.ndarray:
+        with self.lock:
+            return self.stream.flush()
+
+
+def _client_audio(client: _Client, rate: int):
+    """16 kHz chunks from a client's binary float32 messages, until its "end" or close."""
+    import soxr
+    from ..models.base import SAMPLE_RATE
+    resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32") if rate != SAMPLE_RATE else None
+    while True:
+        try:
+            opcode, payload = read_frame(client.conn, MAX_AUDIO_MESSAGE)
+        except (OSError, ConnectionError):
+            return
+        if opcode in (OP_BINARY, OP_CONT):
+            if len(payload) % 4:
+                raise AudioError("audio messages must hold float32 samples (a multiple of 4 bytes)")
+            samples = check_chunk(np.frombuffer(payload, "<f4").copy())
+            yield resampler.resample_chunk(samples) if resampler else samples
+        elif opcode == OP_TEXT and payload.strip() == b"end":
+            if resampler:
+                yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+            return
+        elif opcode == OP_PING:
+            client.offer(encode_frame(payload, OP_PONG))
+        elif opcode == OP_CLOSE:
+            return
+
+
+def _query_rate(query: str) -> int | None:
+    for part in query.split("&"):
+        name, _, value = part.partition("=")
+        if name == "rate":
+            try:
+                rate = round(float(value))
+            except ValueError:
+                return None
+            return rate if RATES[0] <= rate <= RATES[1] else None
+    return None
+
+
+def _handshake(conn: socket.socket, headers: dict[str, str]) -> bool:
+    """Answer a WebSocket upgrade (101) or refuse it (400); True when the socket is now a WebSocket."""
+    key = headers.get("sec-websocket-key", "")
+    if not key:
+        conn.sendall(_http("400 Bad Request", b"missing Sec-WebSocket-Key\n"))
+        _close_quietly(conn)
+        return False
+    conn.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept_key(key)}\r\n\r\n").encode())
+    conn.settimeout(None)
+    return True
 
 
 def _close_quietly(conn: socket.socket) -> None:
