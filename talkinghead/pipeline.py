@@ -240,7 +240,7 @@ def live(chunks: Iterable[np.ndarray], model: MotionModel | str = "acoustic",
     through `model` and hand every final frame to each sink as `sink(index, values, latency_ms)`
     (`sinks.frames.JsonFrames`, `sinks.livelink.LiveLinkFrames`, or your own).
 
-    The default model is `acoustic`, whose frames trail the sound by ~0.5 s; `phonetic` waits
+    The default model is `acoustic`, whose frames trail the sound by ~0.4 s; `phonetic` waits
     for its recogniser's segments and their decoding (~2.8 s; benchmarks/bench_live.py). With `timed`, latency_ms says how long after
     its sound arrived a frame was handed over (else None). Returns the number of frames.
     """

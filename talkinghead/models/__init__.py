@@ -16,7 +16,7 @@ def load_model(name: str = "phonetic", path: str | Path | None = None, **options
 
     - "phonetic": rules over phone timings (no weights); the default, best on real people so far.
     - "acoustic": the phonetic model without phone recognition: the jaw follows its acoustic
-      (first-formant) cue alone; any language, low latency (0.45 s), ~40x cheaper.
+      (first-formant) cue alone; any language, low latency (0.37 s), ~40x cheaper.
     - "lstm-arkit": our DH_live-architecture LSTM trained on synthetic speech (shipped weights).
     - "ar-arkit-small": ARTalk's architecture on arkit52, small config, 1-s windows (shipped weights).
     - "dhlive-lstm": DH_live's Audio2Feature from a user's checkpoint (`path`, e.g. lstm_model_epoch_325.pkl).
