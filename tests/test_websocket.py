@@ -134,6 +134,16 @@ def test_a_slow_client_loses_old_frames_without_stalling_the_sender(server):
     conn.close()
 
 
+def test_viewers_are_capped(server, monkeypatch):
+    import talkinghead.sinks.websocket as ws
+    monkeypatch.setattr(ws, "MAX_VIEWERS", 1)
+    first = _connect(server)
+    _until(lambda: server.clients == 1)
+    status, _, body = _get(server, "/frames", upgrade=True)
+    assert status == "HTTP/1.1 503 Service Unavailable" and b"too many viewers" in body
+    first.close()
+
+
 def test_wait_for_client(server):
     assert not server.wait_for_client(timeout=0.05)
     conn = _connect(server)

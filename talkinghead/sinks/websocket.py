@@ -42,6 +42,7 @@ WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 MAX_REQUEST = 16384       # bytes of HTTP request head we read before giving up
 MAX_CLIENT_MESSAGE = 65536  # browsers only send us pings and closes
 QUEUE_FRAMES = 32         # frames a client may fall behind before the oldest are dropped
+MAX_VIEWERS = 64          # WebSocket viewers at once (each holds two threads)
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 MAX_AUDIO_MESSAGE = 1 << 20   # bytes: 5 s of float32 at 48 kHz in one message is plenty
 RATES = (8000, 192000)        # accepted microphone sample rates, Hz
@@ -306,6 +307,11 @@ class FrameServer:
         return _http("404 Not Found", b"not found\n")
 
     def _upgrade(self, conn: socket.socket, headers: dict[str, str]) -> None:
+        with self._lock:
+            full = sum(c.alive for c in self._clients) >= MAX_VIEWERS
+        if full:
+            conn.sendall(_http("503 Service Unavailable", b"too many viewers at once\n"))
+            return _close_quietly(conn)
         if not _handshake(conn, headers):
             return
         client = _Client(conn)
