@@ -98,3 +98,17 @@ def test_recognize_real_speech(eval_dir):
     phones = recognize(audio)
     _well_formed(phones, len(audio) / 16000)
     assert len(phones) > 40     # ~8 s of fluent speech
+
+
+def test_recognition_does_not_depend_on_what_was_decoded_before(speech):
+    """The cached decoders keep front-end state (noise estimate, cepstral mean) between
+    utterances; each decode starts from fresh state, so the same audio gives the same phones."""
+    rng = np.random.default_rng(0)
+    loud_noise = (0.3 * rng.standard_normal(3 * 16000)).astype(np.float32)
+    quiet = (0.2 * speech.audio).astype(np.float32)
+    first = recognize(quiet)
+    recognize(loud_noise)
+    assert recognize(quiet) == first
+    aligned = align(quiet, TEXT)
+    align(loud_noise, "noise")
+    assert align(quiet, TEXT) == aligned

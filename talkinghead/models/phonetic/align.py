@@ -62,6 +62,19 @@ def _decoder(kind: str, settings: tuple[tuple[str, float], ...] = ()):
     return Decoder(lm=None, bestpath=False, beam=1e-120, wbeam=1e-100, pbeam=1e-120, loglevel="FATAL")
 
 
+def _decode(decoder, pcm: bytes) -> None:
+    """One whole utterance, from fresh front-end state.
+
+    A pocketsphinx decoder keeps its feature state (noise estimate, cepstral mean) from one
+    utterance to the next, so without the reset a clip's phones would depend on whatever audio
+    the cached decoder heard before (another file, another user's stream).
+    """
+    decoder.reinit_feat()
+    decoder.start_utt()
+    decoder.process_raw(pcm, full_utt=True)
+    decoder.end_utt()
+
+
 def _pcm16(audio: np.ndarray) -> bytes:
     return (np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
 
@@ -164,9 +177,7 @@ def recognize_segment(audio: np.ndarray, start: int, end: int, context: int = 0,
         return [Phone("SIL", start / SAMPLE_RATE, end / SAMPLE_RATE)]
     decoder = _decoder("recognize", tuple(sorted({**RECOGNITION, **settings}.items())))
     try:
-        decoder.start_utt()
-        decoder.process_raw(_pcm16(piece), full_utt=True)
-        decoder.end_utt()
+        _decode(decoder, _pcm16(piece))
         segs = [(_symbol(s.word), s.start_frame, s.end_frame + 1) for s in decoder.seg()]
     except RuntimeError as exc:
         raise AlignmentError(f"phone recognition failed: {exc}") from None
@@ -249,9 +260,7 @@ def decode_words(audio: np.ndarray) -> list[str]:
         return []
     decoder = _decoder("words")
     try:
-        decoder.start_utt()
-        decoder.process_raw(_pcm16(audio), full_utt=True)
-        decoder.end_utt()
+        _decode(decoder, _pcm16(audio))
         hyp = decoder.hyp()
     except RuntimeError:
         return []
@@ -314,9 +323,7 @@ def align_segment(audio: np.ndarray, words: list[str], offset: float = 0.0) -> l
                 if decoder.hyp() is None:
                     raise AlignmentError("forced alignment found no path through the text")
                 decoder.set_alignment()
-            decoder.start_utt()
-            decoder.process_raw(pcm, full_utt=True)
-            decoder.end_utt()
+            _decode(decoder, pcm)
         alignment = decoder.get_alignment()
         entries = list(alignment.phones()) if alignment is not None else []
     except RuntimeError as exc:
