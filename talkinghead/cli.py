@@ -179,6 +179,7 @@ def live(audio: Optional[Path] = typer.Option(None, "--audio", help="play this f
          livelink: Optional[str] = typer.Option(None, help="HOST[:PORT]: send Live Link Face packets to Unreal (port 11111 by default)"),
          ws: Optional[str] = typer.Option(None, help="HOST[:PORT]: serve a browser viewer and the frames over WebSocket (port 8765 by default; 127.0.0.1 keeps it to this machine)"),
          wait_viewer: bool = typer.Option(False, help="with --ws: start once a browser has connected"),
+         avatar: Optional[str] = typer.Option(None, help="with --ws: show the frames on a real face ('photo' or a folder from `talkinghead prepare`)"),
          fast: bool = typer.Option(False, help="with --audio: do not wait for real time"),
          device: Optional[str] = typer.Option(None, help="microphone: input device name or number")) -> None:
     """Microphone (or a file played live) -> streaming motion -> JSON frames and/or Live Link."""
@@ -191,6 +192,8 @@ def live(audio: Optional[Path] = typer.Option(None, "--audio", help="play this f
         raise TalkingHeadError("--fast needs --audio (a microphone cannot run ahead of time)")
     if wait_viewer and not ws:
         raise TalkingHeadError("--wait-viewer needs --ws")
+    if avatar and not ws:
+        raise TalkingHeadError("--avatar needs --ws (the browser shows the face)")
     chosen = _model(model, None, None)  # before the device opens: a bad name fails at once
     sinks = []
     if livelink:
@@ -198,7 +201,7 @@ def live(audio: Optional[Path] = typer.Option(None, "--audio", help="play this f
     if udp or not (livelink or ws):
         sinks.append(JsonFrames(chosen.channels, chosen.rig, FPS, None if udp else sys.stdout, udp))
     if ws:
-        sinks.append(_frame_server(chosen, ws, wait_viewer))
+        sinks.append(_frame_server(chosen, ws, wait_viewer, avatar))
     if audio is not None:
         chunks = file_chunks(audio) if fast else paced(file_chunks(audio))
     else:
@@ -214,7 +217,8 @@ def live(audio: Optional[Path] = typer.Option(None, "--audio", help="play this f
 @app.command()
 def serve(model: str = typer.Option("acoustic", help="streaming model for the browsers' microphones"),
           address: str = typer.Option("127.0.0.1:8765", help="HOST[:PORT] to serve on (127.0.0.1: this machine only; browsers allow microphones on localhost or https)"),
-          max_speakers: int = typer.Option(4, min=1, help="microphones served at once")) -> None:
+          max_speakers: int = typer.Option(4, min=1, help="microphones served at once"),
+          avatar: Optional[str] = typer.Option(None, help=AVATAR_HELP)) -> None:
     """A web page where you speak into your browser's microphone and watch the head talk."""
     import time
     from .models.base import FPS
@@ -222,7 +226,7 @@ def serve(model: str = typer.Option("acoustic", help="streaming model for the br
     from .sinks.websocket import FrameServer
     chosen = _model(model, None, None)
     server = FrameServer(chosen.channels, chosen.rig, FPS, parse_address(address, 8765),
-                         model=chosen, max_speakers=max_speakers)
+                         model=chosen, max_speakers=max_speakers, avatar=avatar)
     typer.echo(f"serving: {server.url} (Ctrl-C stops)", err=True)
     try:
         while True:
@@ -231,12 +235,12 @@ def serve(model: str = typer.Option("acoustic", help="streaming model for the br
         server.close()
 
 
-def _frame_server(model, address: str, wait: bool):
+def _frame_server(model, address: str, wait: bool, avatar: str | None):
     """The --ws sink, announced on stderr (and, with `wait`, once a browser has connected)."""
     from .models.base import FPS
     from .sinks.frames import parse_address
     from .sinks.websocket import FrameServer
-    server = FrameServer(model.channels, model.rig, FPS, parse_address(address, 8765))
+    server = FrameServer(model.channels, model.rig, FPS, parse_address(address, 8765), avatar=avatar)
     typer.echo(f"viewer: {server.url}", err=True)
     if wait:
         typer.echo("waiting for a browser to connect", err=True)

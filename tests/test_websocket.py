@@ -354,3 +354,66 @@ def test_cli_wait_viewer_needs_ws():
     out = subprocess.run([sys.executable, "-m", "talkinghead", "live", "--wait-viewer"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and out.stderr.strip() == "talkinghead: error: --wait-viewer needs --ws"
+
+
+# -- avatars: each frame also as a JPEG of a real face ----------------------------------------
+
+@pytest.fixture(scope="module")
+def photo_server():
+    s = FrameServer(ARKIT52_CHANNELS, "arkit52", 25.0, ("127.0.0.1", 0), avatar="photo")
+    yield s
+    s.close()
+
+
+def _jpeg(payload: bytes) -> np.ndarray:
+    import cv2
+    image = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None, "not a JPEG"
+    return image.astype(np.float64)
+
+
+def test_avatar_frames_follow_each_record_as_a_jpeg(photo_server):
+    conn = _connect(photo_server)
+    _until(lambda: photo_server.clients == 1)
+    closed, opened = np.zeros(len(ARKIT52_CHANNELS)), np.zeros(len(ARKIT52_CHANNELS))
+    opened[ARKIT52_CHANNELS.index("jawOpen")] = 0.8
+    for index, values in enumerate((closed, closed, opened)):
+        photo_server(index, values, None)
+    messages = [read_frame(conn, limit=1 << 22) for _ in range(6)]
+    conn.close()
+    assert [op for op, _ in messages] == [OP_TEXT, OP_BINARY] * 3
+    assert [json.loads(p)["frame"] for op, p in messages[::2]] == [0, 1, 2]
+    a, b, c = (_jpeg(p) for _, p in messages[1::2])
+    avatar = photo_server._renderer.avatar
+    assert a.shape == (avatar.height, avatar.width, 3)
+    assert np.abs(a - b).mean() < 1.0          # the same closed face twice
+    assert np.abs(a - c).max() > 100           # the mouth opened
+    assert json.loads(_get(photo_server, "/rig.json")[2])["images"] is True
+
+
+def test_a_speaker_gets_its_frames_on_the_avatar(acoustic, speech):
+    from talkinghead.models import frame_count
+    server = FrameServer(acoustic.channels, acoustic.rig, 25.0, ("127.0.0.1", 0), model=acoustic,
+                         avatar="photo")
+    try:
+        conn = _connect(server, "/audio?rate=16000")
+        with conn:
+            conn.sendall(encode_frame(speech.astype("<f4").tobytes(), OP_BINARY, b"mask"))
+            conn.sendall(encode_frame(b"end", OP_TEXT, b"mask"))
+            kinds = []
+            while (op := read_frame(conn, limit=1 << 22)[0]) != OP_CLOSE:
+                kinds.append(op)
+    finally:
+        server.close()
+    assert kinds == [OP_TEXT, OP_BINARY] * frame_count(len(speech))
+
+
+def test_avatars_need_arkit52_motion():
+    with pytest.raises(TalkingHeadError, match="avatars play arkit52 motion; this model is on rig 'dhlive6'"):
+        FrameServer(("a",) * 6, "dhlive6", 25.0, ("127.0.0.1", 0), avatar="photo")
+
+
+def test_cli_avatar_needs_ws():
+    out = subprocess.run([sys.executable, "-m", "talkinghead", "live", "--avatar", "photo"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "--avatar needs --ws" in out.stderr

@@ -14,6 +14,10 @@ One port serves three things:
   `pipeline.live`, so latency is measured as for a local microphone). Streams of different
   clients are independent; their feed calls run one at a time (pocketsphinx decoders are shared).
 
+With an `avatar` (a photo or video avatar from `talkinghead prepare`, or the built-in "photo"),
+each frame's JSON record is followed by a binary message: that frame rendered on the avatar as a
+JPEG, which the page shows instead of the mesh (a person's own face, live).
+
 Why our own few lines of protocol rather than a web framework: the server only pushes text
 messages and answers pings and closes, which is a handful of byte layouts; a dependency would
 bring an event loop to a pipeline that is plain threads. Each client gets a writer thread and a
@@ -207,18 +211,52 @@ class _Client:
         self.offer(None)
 
 
+class FaceImages:
+    """One stream's frames on an avatar, as JPEG: motion row k on source frame k (a video
+    avatar ping-pongs, as in rendered videos)."""
+
+    def __init__(self, renderer, quality: int = 85) -> None:
+        self.renderer, self.quality = renderer, int(quality)
+        self.sources = renderer.avatar.source_frames()
+        self.k = 0
+
+    def __call__(self, values: np.ndarray, wanted: bool = True) -> bytes | None:
+        """The JPEG of the next frame, or None when not `wanted` (the source still advances)."""
+        import cv2
+        source, k = next(self.sources), self.k
+        self.k += 1
+        if not wanted:
+            return None
+        image = self.renderer.render(source, values, k)
+        ok, jpeg = cv2.imencode(".jpg", np.ascontiguousarray(image[..., ::-1]),
+                                [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+        return jpeg.tobytes()
+
+
+def avatar_renderer(avatar, rig: str):
+    """An AvatarRenderer for `avatar` ("photo", a folder or an Avatar), or a one-line error."""
+    if rig != "arkit52":
+        raise TalkingHeadError(f"avatars play arkit52 motion; this model is on rig {rig!r}")
+    from ..avatar.photo import resolve_avatar
+    from ..render.photo2d.avatar_renderer import AvatarRenderer
+    return AvatarRenderer(resolve_avatar(avatar))
+
+
 class FrameServer:
     """A frame sink (`sink(index, values, latency_ms)`) that serves the viewer and pushes every
     frame to each connected WebSocket client. Port 0 picks a free port (see `.address`).
 
     With a `model` (a streaming MotionModel on the same rig), browsers may also send their own
-    microphone on /audio, at most `max_speakers` at once (see the module docstring)."""
+    microphone on /audio, at most `max_speakers` at once; with an `avatar`, frames also go out
+    rendered on that face (see the module docstring)."""
 
     def __init__(self, channels: tuple[str, ...], rig: str, fps: float,
                  address: tuple[str, int] = ("127.0.0.1", 8765), model=None,
-                 max_speakers: int = 4) -> None:
+                 max_speakers: int = 4, avatar=None) -> None:
         self.channels, self.rig, self.fps = tuple(channels), rig, fps
         self.model = None if model is None else _OneAtATime(model)
+        self._renderer = None if avatar is None else avatar_renderer(avatar, rig)
+        self._images = None if self._renderer is None else FaceImages(self._renderer)
         self._speakers = threading.BoundedSemaphore(max(1, int(max_speakers)))
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -251,13 +289,13 @@ class FrameServer:
         return self._connected.wait(timeout)
 
     def __call__(self, index: int, values: np.ndarray, latency_ms: float | None = None) -> None:
-        record = frame_record(index, values, self.channels, self.rig, self.fps, latency_ms)
-        data = encode_frame(record.encode())
         with self._lock:
             self._clients = [c for c in self._clients if c.alive]
             clients = list(self._clients)
+        data = _messages(frame_record(index, values, self.channels, self.rig, self.fps, latency_ms),
+                         self._images(values, bool(clients)) if self._images else None)
         for client in clients:
-            client.offer(data)
+            client.offer(data)   # record and image in one item: dropped, if at all, together
 
     def close(self) -> None:
         self._closed = True
@@ -302,6 +340,7 @@ class FrameServer:
         if path == "/rig.json":
             if self._rig_json is None:
                 doc = rig_document(self.rig, self.channels, self.model is not None)
+                doc["images"] = self._renderer is not None
                 self._rig_json = json.dumps(doc, separators=(",", ":")).encode()
             return _http("200 OK", self._rig_json, "application/json")
         return _http("404 Not Found", b"not found\n")
@@ -353,10 +392,11 @@ class FrameServer:
             if not _handshake(conn, headers):
                 return
             client = _Client(conn)
+            images = None if self._renderer is None else FaceImages(self._renderer)
 
             def send(index: int, values: np.ndarray, latency_ms: float | None) -> None:
                 record = frame_record(index, values, self.channels, self.rig, self.fps, latency_ms)
-                client.offer(encode_frame(record.encode()), wait=True)
+                client.offer(_messages(record, images(values) if images else None), wait=True)
 
             from ..pipeline import live
             try:
@@ -367,6 +407,12 @@ class FrameServer:
             client.writer.join(timeout=5.0)
         finally:
             self._speakers.release()
+
+
+def _messages(record: str, jpeg: bytes | None) -> bytes:
+    """A frame's WebSocket messages: its JSON record, then its image when there is one."""
+    data = encode_frame(record.encode())
+    return data + encode_frame(jpeg, OP_BINARY) if jpeg is not None else data
 
 
 class _OneAtATime:
