@@ -235,6 +235,21 @@ def serve(model: str = typer.Option("acoustic", help="streaming model for the br
         server.close()
 
 
+@app.command()
+def web(out: Path = typer.Option(..., "-o", "--out", help="folder to write the page into"),
+        model: str = typer.Option("lstm-arkit", help="an LSTM model: lstm-arkit, or dhlive-lstm with --checkpoint"),
+        checkpoint: Optional[Path] = typer.Option(None, help="an Audio2Feature checkpoint (with dhlive-lstm) or one of ours (with lstm-arkit)"),
+        variant: str = typer.Option("mini", help="with dhlive-lstm: how the checkpoint was trained; the page runs v1 (16 kHz) ones")) -> None:
+    """A static page that runs the LSTM on the browser's microphone itself (no server)."""
+    from .models import load_model
+    from .sinks.webpage import write_site
+    options = {"variant": variant} if model == "dhlive-lstm" else {}
+    chosen = load_model(model, path=checkpoint, **options)
+    folder = write_site(out, chosen)
+    typer.echo(f"wrote {folder}/ (serve it, e.g. python3 -m http.server -d {folder} 8000, "
+               "and open http://localhost:8000/)")
+
+
 def _frame_server(model, address: str, wait: bool, avatar: str | None):
     """The --ws sink, announced on stderr (and, with `wait`, once a browser has connected)."""
     from .models.base import FPS

@@ -335,8 +335,8 @@ class FrameServer:
     def _page(self, path: str) -> bytes:
         if path in ("/", "/index.html"):
             return _http("200 OK", _viewer_file("index.html"), "text/html; charset=utf-8")
-        if path == "/viewer.js":
-            return _http("200 OK", _viewer_file("viewer.js"), "text/javascript; charset=utf-8")
+        if path in ("/viewer.js", "/lstm.js"):
+            return _http("200 OK", _viewer_file(path[1:]), "text/javascript; charset=utf-8")
         if path == "/rig.json":
             if self._rig_json is None:
                 doc = rig_document(self.rig, self.channels, self.model is not None)
