@@ -14,7 +14,7 @@ import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["pipeline", "live", "render", "io", "rig", "lipsync", "lstm", "artalk", "dinet", "corpus", "training"]
+ORDER = ["pipeline", "live", "render", "io", "rig", "lipsync", "lstm", "web", "artalk", "dinet", "corpus", "training"]
 
 
 def main(selected: list[str]) -> int:
