@@ -144,6 +144,15 @@ def test_only_16_khz_lstms_go_to_the_browser(tmp_path):
         write_site(tmp_path, build_lstm_model("dhlive6", "mini"))
 
 
+def test_a_feature_normalised_lstm_is_refused(tmp_path, model):
+    """lstm.js has no running normaliser, so such a model would give wrong motion silently."""
+    from talkinghead.training.featnorm import NormalizedLSTMModel
+    normalised = NormalizedLSTMModel.__new__(NormalizedLSTMModel)
+    normalised.__dict__.update(model.__dict__)
+    with pytest.raises(TalkingHeadError, match="NormalizedLSTMModel .* needs its normaliser"):
+        write_site(tmp_path, normalised)
+
+
 def test_cli_web(tmp_path):
     out = subprocess.run([sys.executable, "-m", "talkinghead", "web", "-o", str(tmp_path / "site")],
                          capture_output=True, text=True, timeout=300)

@@ -34,6 +34,9 @@ def write_site(folder: str | Path, model) -> Path:
     if not isinstance(model, LSTMMotionModel):
         raise TalkingHeadError("the browser page runs LSTM models (lstm-arkit or a dhlive-lstm "
                                "checkpoint); other models need `talkinghead serve`")
+    if type(model) is not LSTMMotionModel:   # e.g. NormalizedLSTMModel: lstm.js has no normaliser
+        raise TalkingHeadError(f"the browser page runs plain LSTMs; a {type(model).__name__} "
+                               "(trained with feature_norm) needs its normaliser, which the page lacks")
     if model.variant.sample_rate != 16000:
         raise TalkingHeadError(f"the browser page runs 16 kHz (v1) LSTMs; the {model.variant.name!r} "
                                "variant reads 8 kHz features")
