@@ -1,7 +1,8 @@
 """Lip sync of a motion model on the real-people dev set (../shared/eval), plus its speed.
 
 `bench_lipsync(model=...)` runs `model.predict(audio)` (no text) on every clip in
-../shared/eval/audio, writes `<clip>.npz` with `jawOpen` into a temporary folder, scores it with
+../shared/eval/audio, writes `<clip>.npz` with the rig's landmarks (the mouth opening the README
+reports, as `talkinghead eval` does; `jawOpen` for rigs without landmarks) and `jawOpen`, scores it with
 ../shared/eval/lipsync_metrics.py (imported, never copied) and returns per-clip and mean metrics
 and the seconds of compute per second of audio. Skips with a message when ../shared/eval is absent.
 """
@@ -34,6 +35,7 @@ def bench_lipsync(model=None, eval_dir: Path = EVAL) -> dict:
         print(f"bench_lipsync skipped: {eval_dir} is absent")
         return {"skipped": f"{eval_dir} is absent"}
     import soundfile as sf
+    from talkinghead.pipeline import with_landmarks
     if model is None:
         from talkinghead.models.phonetic import PhoneticModel
         model = PhoneticModel()
@@ -46,7 +48,11 @@ def bench_lipsync(model=None, eval_dir: Path = EVAL) -> dict:
             motion = model.predict(audio, sample_rate=rate)
             compute += time.perf_counter() - start
             seconds += len(audio) / rate
-            np.savez(Path(out) / f"{wav.stem}.npz", jawOpen=motion.channel("jawOpen"))
+            extras = with_landmarks(motion).extras
+            arrays = {"jawOpen": motion.channel("jawOpen")}
+            if "landmarks" in extras:   # metric and isotropic: no image aspect to undo
+                arrays.update(landmarks=extras["landmarks"], image_size=np.array([1, 1]))
+            np.savez(Path(out) / f"{wav.stem}.npz", **arrays)
         rows, mean = metrics.evaluate_dir(out, str(eval_dir / "clips"))
     result = {"clips": {r["clip"]: {k: r[k] for k in KEYS} for r in rows},
               "mean": {k: mean[k] for k in KEYS},
