@@ -63,9 +63,10 @@ def _flame(path: Optional[Path]):
     return load_flame(path) if path is not None else None
 
 
-def _model(name: str, checkpoint: Optional[Path], style: Optional[Path]):
+def _model(name: str, checkpoint: Optional[Path], style: Optional[Path], **options):
     from .models import load_model
-    options = {"style": style} if style is not None else {}
+    if style is not None:
+        options["style"] = style
     return load_model(name, path=checkpoint, **options)
 
 
@@ -221,12 +222,8 @@ def serve(model: str = typer.Option("acoustic", help="streaming model for the br
           avatar: Optional[str] = typer.Option(None, help=AVATAR_HELP)) -> None:
     """A web page where you speak into your browser's microphone and watch the head talk."""
     import time
-    from .models.base import FPS
-    from .sinks.frames import parse_address
-    from .sinks.websocket import FrameServer
     chosen = _model(model, None, None)
-    server = FrameServer(chosen.channels, chosen.rig, FPS, parse_address(address, 8765),
-                         model=chosen, max_speakers=max_speakers, avatar=avatar)
+    server = _new_frame_server(chosen, address, model=chosen, max_speakers=max_speakers, avatar=avatar)
     typer.echo(f"serving: {server.url} (Ctrl-C stops)", err=True)
     try:
         while True:
@@ -241,21 +238,24 @@ def web(out: Path = typer.Option(..., "-o", "--out", help="folder to write the p
         checkpoint: Optional[Path] = typer.Option(None, help="an Audio2Feature checkpoint (with dhlive-lstm) or one of ours (with lstm-arkit)"),
         variant: str = typer.Option("mini", help="with dhlive-lstm: how the checkpoint was trained; the page runs v1 (16 kHz) ones")) -> None:
     """A static page that runs the LSTM on the browser's microphone itself (no server)."""
-    from .models import load_model
     from .sinks.webpage import write_site
-    options = {"variant": variant} if model == "dhlive-lstm" else {}
-    chosen = load_model(model, path=checkpoint, **options)
+    chosen = _model(model, checkpoint, None, **({"variant": variant} if model == "dhlive-lstm" else {}))
     folder = write_site(out, chosen)
     typer.echo(f"wrote {folder}/ (serve it, e.g. python3 -m http.server -d {folder} 8000, "
                "and open http://localhost:8000/)")
 
 
-def _frame_server(model, address: str, wait: bool, avatar: str | None):
-    """The --ws sink, announced on stderr (and, with `wait`, once a browser has connected)."""
+def _new_frame_server(chosen, address: str, **options):
+    """A FrameServer for the `chosen` model's rig on "HOST[:PORT]" (8765 by default)."""
     from .models.base import FPS
     from .sinks.frames import parse_address
     from .sinks.websocket import FrameServer
-    server = FrameServer(model.channels, model.rig, FPS, parse_address(address, 8765), avatar=avatar)
+    return FrameServer(chosen.channels, chosen.rig, FPS, parse_address(address, 8765), **options)
+
+
+def _frame_server(model, address: str, wait: bool, avatar: str | None):
+    """The --ws sink, announced on stderr (and, with `wait`, once a browser has connected)."""
+    server = _new_frame_server(model, address, avatar=avatar)
     typer.echo(f"viewer: {server.url}", err=True)
     if wait:
         typer.echo("waiting for a browser to connect", err=True)
