@@ -175,7 +175,7 @@ def export(motion_file: Path = typer.Argument(..., metavar="MOTION", help="motio
 
 @app.command()
 def live(audio: Optional[Path] = typer.Option(None, "--audio", help="play this file as if live (default: the microphone)"),
-         model: str = typer.Option("acoustic", help="streaming model (measured behind the sound: lstm-arkit 0.2 s, acoustic 0.4 s, ar-arkit-small 0.55 s, phonetic ~2.8 s)"),
+         model: str = typer.Option("acoustic", help="streaming model (measured behind the sound: lstm-arkit 0.2 s, acoustic 0.4 s, ar-arkit-small 0.55 s, phonetic ~2.5 s)"),
          udp: Optional[str] = typer.Option(None, help="HOST:PORT: send each frame as a JSON datagram instead of printing it"),
          livelink: Optional[str] = typer.Option(None, help="HOST[:PORT]: send Live Link Face packets to Unreal (port 11111 by default)"),
          ws: Optional[str] = typer.Option(None, help="HOST[:PORT]: serve a browser viewer and the frames over WebSocket (port 8765 by default; 127.0.0.1 keeps it to this machine)"),
