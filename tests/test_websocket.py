@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -53,6 +54,18 @@ def _connect(server: FrameServer, path: str = "/frames") -> socket.socket:
     assert head.startswith(b"HTTP/1.1 101")
     assert f"Sec-WebSocket-Accept: {accept_key(KEY)}".encode() in head
     return conn
+
+
+class _Elsewhere(NamedTuple):
+    """A server in another process, as the helpers above need it: only its address."""
+
+    address: tuple[str, int]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _until(condition, seconds: float = 5.0) -> None:
@@ -278,15 +291,13 @@ def test_the_page_offers_the_microphone_when_served(speaking_server):
 def test_cli_serve_takes_a_microphone_and_stops_on_ctrl_c(speech):
     import signal
     from talkinghead.models import frame_count
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "talkinghead", "serve", "--address", f"127.0.0.1:{port}"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         assert proc.stderr.readline().startswith(f"serving: http://127.0.0.1:{port}/")
-        address = type("Address", (), {"address": ("127.0.0.1", port)})()
+        address = _Elsewhere(("127.0.0.1", port))
         frames, _ = _speak(address, speech, 16000)
         assert len(frames) == frame_count(len(speech))
         proc.send_signal(signal.SIGINT)
@@ -323,16 +334,14 @@ def test_cli_live_serves_frames_to_a_browser(tmp_path):
     import soundfile as sf
     from talkinghead.audio.tts import synthesize
     sf.write(tmp_path / "s.wav", synthesize("Hello over the socket.").audio, 16000)
-    with socket.socket() as probe:   # a free port
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "talkinghead", "live", "--audio", str(tmp_path / "s.wav"),
                              "--ws", f"127.0.0.1:{port}", "--wait-viewer"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         assert proc.stderr.readline().strip() == f"viewer: http://127.0.0.1:{port}/"
-        server = type("Address", (), {"address": ("127.0.0.1", port)})()
+        server = _Elsewhere(("127.0.0.1", port))
         conn = _connect(server)
         frames = []
         while True:
